@@ -1,0 +1,237 @@
+/**
+ * The gateway contract: proxyfix's equivalent of Python's WSGI.
+ *
+ * A request is a plain, mutable environment object that belongs to that request, and an app is a
+ * function from an environment to a response. Every middleware is written once against this, and
+ * the adapters translate node:http and fetch handlers to and from it.
+ */
+
+export interface GatewayEnv {
+  /** Request method, upper case as sent: `"GET"`. */
+  method: string;
+  /** `"http"` or `"https"` (or `"ws"`, `"wss"`). Like WSGI's `wsgi.url_scheme`. */
+  scheme: string;
+  /** The Host header as sent, `"example.com:8080"`; `""` when absent. Like `HTTP_HOST`. */
+  host: string;
+  /** The host name the request was addressed to. Like `SERVER_NAME`. */
+  serverName: string;
+  /** The port as a decimal string. Like `SERVER_PORT`. */
+  serverPort: string;
+  /** The mount prefix: `""` or `"/app"`, never a trailing slash. Like `SCRIPT_NAME`. */
+  scriptName: string;
+  /** The path below the prefix: `"/users/1"`. Like `PATH_INFO`. */
+  pathInfo: string;
+  /** The query without `?`; `""` when none. Like `QUERY_STRING`. */
+  queryString: string;
+  /** The client address, without port or brackets. Like `REMOTE_ADDR`. */
+  remoteAddr: string;
+  /** The client port; `""` when unknown. Like `REMOTE_PORT`. */
+  remotePort: string;
+  /** Lower-case names; repeated lines joined with `", "` in the order received. */
+  headers: Record<string, string>;
+  body: AsyncIterable<Uint8Array>;
+  /** Servers' and middlewares' own data (JSGI's `env`). */
+  ext: Record<string | symbol, unknown>;
+}
+
+export interface GatewayResponse {
+  status: number;
+  headers?: Record<string, string | string[]>;
+  body?: string | Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+export type GatewayApp = (env: GatewayEnv) => GatewayResponse | Promise<GatewayResponse>;
+
+/** A gateway app, or an object whose `gatewayApp` is read on every request. */
+export interface GatewayHolder {
+  gatewayApp: GatewayApp;
+}
+
+/** The env fields a middleware may replace; the keys of the originals record. */
+export type FixedField =
+  | 'remoteAddr'
+  | 'remotePort'
+  | 'scheme'
+  | 'host'
+  | 'serverName'
+  | 'serverPort'
+  | 'scriptName';
+
+/** `env.ext[ORIGINALS]`: each replaced field's value before the first middleware replaced it. */
+export const ORIGINALS = 'proxyfix.orig';
+
+export type Originals = Partial<Record<FixedField, string>>;
+
+/**
+ * Replace `env[field]`, recording the value it had in `env.ext["proxyfix.orig"]` unless a middleware
+ * earlier in the stack already recorded it: the first recorder wins so the true original survives.
+ */
+export function setField(env: GatewayEnv, field: FixedField, value: string): void {
+  if (env[field] === value) return;
+  let originals = env.ext[ORIGINALS] as Originals | undefined;
+  if (originals === undefined) {
+    originals = {};
+    env.ext[ORIGINALS] = originals;
+  }
+  if (!(field in originals)) originals[field] = env[field];
+  env[field] = value;
+}
+
+/** The value `field` had before any middleware replaced it. */
+export function originalValue(env: GatewayEnv, field: FixedField): string {
+  const originals = env.ext[ORIGINALS] as Originals | undefined;
+  return originals?.[field] ?? env[field];
+}
+
+const emptyBody: AsyncIterable<Uint8Array> = {
+  async *[Symbol.asyncIterator]() {},
+};
+
+/** What `createEnv` accepts: any env field, plus a URL-ish `url` and headers in any case. */
+export interface EnvInit extends Partial<Omit<GatewayEnv, 'headers'>> {
+  /** `"/path?query"` sets `pathInfo` and `queryString`. */
+  url?: string;
+  /** Names in any case; an array stands for repeated header lines. */
+  headers?: Record<string, string | string[]>;
+}
+
+/**
+ * Build an env the way a server would, for tests and for calling an app directly. Host-derived
+ * fields follow the Host header; everything has a sensible default (a GET from 127.0.0.1 to
+ * `localhost:80`).
+ */
+export function createEnv(init: EnvInit = {}): GatewayEnv {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(init.headers ?? {})) {
+    const key = name.toLowerCase();
+    const joined = Array.isArray(value) ? value.join(', ') : value;
+    headers[key] = key in headers ? `${headers[key]}, ${joined}` : joined;
+  }
+  const scheme = init.scheme ?? 'http';
+  const host = init.host ?? headers.host ?? '';
+  const split = splitHostHeader(host);
+  let pathInfo = init.pathInfo ?? '/';
+  let queryString = init.queryString ?? '';
+  if (init.url !== undefined) {
+    const q = init.url.indexOf('?');
+    pathInfo = q === -1 ? init.url : init.url.slice(0, q);
+    queryString = q === -1 ? '' : init.url.slice(q + 1);
+  }
+  return {
+    method: init.method ?? 'GET',
+    scheme,
+    host,
+    serverName: init.serverName ?? (split.name || 'localhost'),
+    serverPort: init.serverPort ?? (split.port || (scheme === 'https' || scheme === 'wss' ? '443' : '80')),
+    scriptName: init.scriptName ?? '',
+    pathInfo,
+    queryString,
+    remoteAddr: init.remoteAddr ?? '127.0.0.1',
+    remotePort: init.remotePort ?? '',
+    headers,
+    body: init.body ?? emptyBody,
+    ext: init.ext ?? {},
+  };
+}
+
+/** Split a Host value into name and port without validating it; IPv6 literals keep their brackets. */
+export function splitHostHeader(host: string): { name: string; port: string } {
+  const colon = host.lastIndexOf(':');
+  if (colon === -1 || host.endsWith(']') || (host[0] !== '[' && host.indexOf(':') !== colon)) {
+    return { name: host, port: '' };
+  }
+  return { name: host.slice(0, colon), port: host.slice(colon + 1) };
+}
+
+const stringFields = [
+  'method',
+  'scheme',
+  'host',
+  'serverName',
+  'serverPort',
+  'scriptName',
+  'pathInfo',
+  'queryString',
+  'remoteAddr',
+  'remotePort',
+] as const;
+
+/**
+ * Every way `env` breaks the contract, as readable sentences; an empty list means it is sound.
+ * Meant for tests and for adapter authors, not for the per-request path.
+ */
+export function lintEnv(env: unknown): string[] {
+  const problems: string[] = [];
+  if (typeof env !== 'object' || env === null) return ['env is not an object'];
+  const e = env as Record<string, unknown>;
+  for (const field of stringFields) {
+    if (typeof e[field] !== 'string') problems.push(`${field} is not a string`);
+  }
+  if (typeof e.method === 'string' && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(e.method)) {
+    problems.push(`method ${JSON.stringify(e.method)} is not an HTTP token`);
+  }
+  if (typeof e.scheme === 'string' && !/^[a-z][a-z0-9+.-]*$/.test(e.scheme)) {
+    problems.push(`scheme ${JSON.stringify(e.scheme)} is not a lower-case URI scheme`);
+  }
+  if (typeof e.serverPort === 'string' && !/^\d+$/.test(e.serverPort)) {
+    problems.push(`serverPort ${JSON.stringify(e.serverPort)} is not a decimal number`);
+  }
+  if (typeof e.remotePort === 'string' && !/^\d*$/.test(e.remotePort)) {
+    problems.push(`remotePort ${JSON.stringify(e.remotePort)} is neither a decimal number nor ""`);
+  }
+  if (typeof e.scriptName === 'string' && e.scriptName !== '' &&
+      (!e.scriptName.startsWith('/') || e.scriptName.endsWith('/'))) {
+    problems.push(`scriptName ${JSON.stringify(e.scriptName)} must be "" or start with / and not end with /`);
+  }
+  if (typeof e.pathInfo === 'string' && e.pathInfo !== '' && !e.pathInfo.startsWith('/')) {
+    problems.push(`pathInfo ${JSON.stringify(e.pathInfo)} must be "" or start with /`);
+  }
+  if (typeof e.queryString === 'string' && e.queryString.startsWith('?')) {
+    problems.push('queryString must not start with ?');
+  }
+  if (typeof e.remoteAddr === 'string' && /[[\]]/.test(e.remoteAddr)) {
+    problems.push(`remoteAddr ${JSON.stringify(e.remoteAddr)} must not carry brackets`);
+  }
+  if (typeof e.headers !== 'object' || e.headers === null) {
+    problems.push('headers is not an object');
+  } else {
+    for (const [name, value] of Object.entries(e.headers)) {
+      if (name !== name.toLowerCase()) problems.push(`header name ${JSON.stringify(name)} is not lower case`);
+      if (typeof value !== 'string') problems.push(`header ${JSON.stringify(name)} is not a string`);
+    }
+  }
+  const body = e.body as { [Symbol.asyncIterator]?: unknown } | undefined;
+  if (typeof body?.[Symbol.asyncIterator] !== 'function') problems.push('body is not an async iterable');
+  if (typeof e.ext !== 'object' || e.ext === null) problems.push('ext is not an object');
+  return problems;
+}
+
+/** Every way `response` breaks the contract; an empty list means it is sound. */
+export function lintResponse(response: unknown): string[] {
+  if (typeof response !== 'object' || response === null) return ['response is not an object'];
+  const r = response as Record<string, unknown>;
+  const problems: string[] = [];
+  if (!Number.isInteger(r.status) || (r.status as number) < 100 || (r.status as number) > 999) {
+    problems.push(`status ${String(r.status)} is not an integer from 100 to 999`);
+  }
+  if (r.headers !== undefined) {
+    if (typeof r.headers !== 'object' || r.headers === null) {
+      problems.push('headers is not an object');
+    } else {
+      for (const [name, value] of Object.entries(r.headers)) {
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) problems.push(`header name ${JSON.stringify(name)} is not a token`);
+        const values = Array.isArray(value) ? value : [value];
+        for (const v of values) {
+          if (typeof v !== 'string') problems.push(`header ${JSON.stringify(name)} has a value that is not a string`);
+          else if (/[\r\n\0]/.test(v)) problems.push(`header ${JSON.stringify(name)} has CR, LF or NUL in its value`);
+        }
+      }
+    }
+  }
+  const body = r.body;
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array) &&
+      typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== 'function') {
+    problems.push('body is neither a string, a Uint8Array nor an async iterable');
+  }
+  return problems;
+}

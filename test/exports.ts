@@ -1,0 +1,15 @@
+/** The public export list: what users import. Adding or removing a name is a deliberate change. */
+import t from 'tap';
+import * as proxyfix from '../src/index.js';
+
+t.same(Object.keys(proxyfix).sort(), [
+  'FIXED',
+  'ORIGINALS',
+  'TRACE',
+  'createEnv',
+  'explain',
+  'lintEnv',
+  'lintResponse',
+  'originalValue',
+  'proxyFix',
+]);
