@@ -42,7 +42,7 @@ const list = fc.array(item, { maxLength: 6 }).map((items) => items.join(','));
 const headers = fc.record(
   Object.fromEntries(OPTIONS.map((o) => [HEADERS[o], list])) as Record<string, fc.Arbitrary<string>>,
   { requiredKeys: [] },
-);
+) as fc.Arbitrary<Record<string, string>>;
 const counts = fc.record({ xFor: count, xProto: count, xHost: count, xPort: count, xPrefix: count });
 const start = { remoteAddr: '10.0.0.2', remotePort: '50000', host: 'app.internal:8000', url: '/x' };
 

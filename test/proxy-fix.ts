@@ -278,6 +278,7 @@ t.test('configuration errors name the option', async (t) => {
     [{ schemes: [1] }, 'schemes[0]', 'TypeError', 'ERR_PROXYFIX_OPTION_TYPE'],
     [{ trace: 'yes' }, 'trace', 'TypeError', 'ERR_PROXYFIX_OPTION_TYPE'],
     ['xFor', 'options', 'TypeError', 'ERR_PROXYFIX_OPTION_TYPE'],
+    [() => 1, 'options', 'TypeError', 'ERR_PROXYFIX_OPTION_TYPE'],
     [null, 'options', 'TypeError', 'ERR_PROXYFIX_OPTION_TYPE'],
   ];
   for (const [options, option, name, code] of bad) {
