@@ -1,0 +1,221 @@
+/**
+ * Trust lists: which addresses are proxies of ours.
+ *
+ * The list is compiled once into two binary prefix tries (IPv4 and IPv6), so a lookup costs at most
+ * one step per address bit whatever the size of the list. Configuration is parsed with ipaddr.js;
+ * requests are not — a request's address is checked with the strict textual rules of ./address.ts
+ * and turned into numbers by hand, which is most of the difference in speed from proxy-addr.
+ *
+ * IPv4 and IPv6 meet in one place only: `::ffff:a.b.c.d`, the form in which a dual-stack socket
+ * reports an IPv4 peer. Such an address is matched as the IPv4 address it stands for, and an IPv6
+ * range trusts IPv4 addresses only where it lies inside `::ffff:0:0/96`. So `::/1` trusts no IPv4
+ * address, and `::ffff:10.0.0.0/8` (a /8 of IPv6, not of IPv4) is refused as a likely mistake.
+ */
+import ipaddr from 'ipaddr.js';
+import { configError, describe } from '../errors.js';
+import { isIPv4Address, isIPv6Address } from './address.js';
+
+/** Decides whether the proxy at `addr` is trusted; `hop` is 0 for the socket peer, 1 for the next. */
+export type TrustPredicate = (addr: string, hop: number) => boolean;
+
+/**
+ * What `trusted` accepts: a predicate, or a list (an array, or one comma-separated string) of
+ * addresses (`10.0.0.1`), CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`), netmasks
+ * (`10.0.0.0/255.0.0.0`) and named ranges (`loopback`, `private`, `uniquelocal`, `linklocal`).
+ */
+export type TrustInput = TrustPredicate | string | readonly string[];
+
+/** The named ranges. `uniquelocal` is proxy-addr's name for the same ranges as `private`. */
+export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  linklocal: ['169.254.0.0/16', 'fe80::/10'],
+  private: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+  uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+};
+
+/** A binary trie over address bits; node 0 is the root, and 0 as a child index means "none". */
+class PrefixTrie {
+  readonly #zero: number[] = [0];
+  readonly #one: number[] = [0];
+  readonly #terminal: boolean[] = [false];
+
+  /** Add the range of `words` (32-bit unsigned words, most significant first) up to `bits` bits. */
+  add(words: readonly number[], bits: number): void {
+    let node = 0;
+    for (let i = 0; i < bits; i++) {
+      if (this.#terminal[node]) return; // a wider range already covers this one
+      const children = bitAt(words, i) ? this.#one : this.#zero;
+      let child = children[node]!;
+      if (child === 0) {
+        child = this.#terminal.length;
+        this.#zero.push(0);
+        this.#one.push(0);
+        this.#terminal.push(false);
+        children[node] = child;
+      }
+      node = child;
+    }
+    this.#terminal[node] = true;
+  }
+
+  has(words: readonly number[]): boolean {
+    const zero = this.#zero;
+    const one = this.#one;
+    const terminal = this.#terminal;
+    const bits = words.length * 32;
+    let node = 0;
+    for (let i = 0; i < bits; i++) {
+      if (terminal[node]) return true;
+      node = bitAt(words, i) ? one[node]! : zero[node]!;
+      if (node === 0) return false;
+    }
+    return terminal[node]!;
+  }
+}
+
+function bitAt(words: readonly number[], i: number): number {
+  return (words[i >>> 5]! >>> (31 - (i & 31))) & 1;
+}
+
+/**
+ * Compile `trusted` into one matcher. Throws a `TypeError` naming the entry (`trusted[2]`) for
+ * anything that is not a valid entry; zone ids (`fe80::1%eth0`) are refused.
+ *
+ * @example
+ * const isProxy = compileTrust(['loopback', '10.0.0.0/8']);
+ * isProxy('10.1.2.3', 0); // true
+ * isProxy('::ffff:10.1.2.3', 0); // true: Node's dual-stack form of 10.1.2.3
+ */
+export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPredicate {
+  if (typeof trusted === 'function') {
+    return (addr, hop) => {
+      try {
+        return trusted(addr, hop) === true;
+      } catch {
+        // Request data must never make a middleware throw; a predicate that fails trusts nothing.
+        return false;
+      }
+    };
+  }
+  let entries: readonly unknown[];
+  if (typeof trusted === 'string') {
+    entries = trusted.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  } else if (Array.isArray(trusted)) {
+    entries = trusted;
+  } else {
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
+      `must be a list of addresses, CIDR ranges and named ranges, or a function; got ${describe(trusted)}`);
+  }
+  const v4 = new PrefixTrie();
+  const v6 = new PrefixTrie();
+  entries.forEach((entry, i) => {
+    const name = typeof trusted === 'string' ? `${option} entry ${JSON.stringify(entry)}` : `${option}[${i}]`;
+    if (typeof entry !== 'string') {
+      throw configError(TypeError, 'ERR_PROXYFIX_TRUST_ENTRY', name, `must be a string, got ${describe(entry)}`);
+    }
+    const ranges = NAMED_RANGES[entry.toLowerCase()] ?? [entry];
+    for (const range of ranges) addRange(range, name, v4, v6);
+  });
+  return (addr) => {
+    const v4words = ipv4Words(addr);
+    if (v4words !== undefined) return v4.has(v4words);
+    if (!isIPv6Address(addr)) return false;
+    const words = ipv6Words(addr);
+    if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) return v4.has([words[3]!]);
+    return v6.has(words);
+  };
+}
+
+function addRange(range: string, name: string, v4: PrefixTrie, v6: PrefixTrie): void {
+  const bad = (why: string) =>
+    configError(TypeError, 'ERR_PROXYFIX_TRUST_ENTRY', name, `${JSON.stringify(range)} ${why}`);
+  if (range.includes('%')) throw bad('has a zone id: zones name an interface, not a proxy; leave it out');
+  const slash = range.indexOf('/');
+  const address = slash === -1 ? range : range.slice(0, slash);
+  const mask = slash === -1 ? '' : range.slice(slash + 1);
+  if (isIPv4Address(address)) {
+    let bits = 32;
+    if (slash !== -1) {
+      if (/^\d{1,2}$/.test(mask) && Number(mask) <= 32) bits = Number(mask);
+      else if (isIPv4Address(mask) && ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask() !== null) {
+        bits = ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask()!;
+      } else {
+        throw bad('has a mask that is neither a prefix length from 0 to 32 nor a contiguous netmask');
+      }
+    }
+    v4.add([ipv4Words(address)![0]!], bits);
+    return;
+  }
+  if (!isIPv6Address(address)) {
+    throw bad('is neither an IP address, a CIDR range nor one of loopback, private, uniquelocal, linklocal ' +
+      '(IPv4 is written as four decimal numbers without leading zeros)');
+  }
+  let bits = 128;
+  if (slash !== -1) {
+    if (!/^\d{1,3}$/.test(mask) || Number(mask) > 128) throw bad('has a prefix length that is not from 0 to 128');
+    bits = Number(mask);
+  }
+  const words = ipv6Words(ipaddr.IPv6.parse(address).toNormalizedString());
+  const mapped = words[0] === 0 && words[1] === 0 && words[2] === 0xffff;
+  if (mapped && bits >= 96) {
+    v4.add([words[3]!], bits - 96);
+  } else if (mapped) {
+    const v4 = [24, 16, 8, 0].map((shift) => (words[3]! >>> shift) & 255).join('.');
+    throw bad('is an IPv4-mapped address with a prefix shorter than 96, so it covers far more than IPv4 ' +
+      `(proxy-addr's CVE-2026-90711); write ${v4}/${bits} or ::ffff:${v4}/${bits + 96}`);
+  } else {
+    v6.add(words, bits);
+  }
+}
+
+/** `[uint32]` for a strict dotted-quad IPv4 address, else `undefined`; no allocation beyond the result. */
+function ipv4Words(addr: string): [number] | undefined {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < addr.length; i++) {
+    const code = addr.charCodeAt(i);
+    if (code === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else {
+      const digit = code - 48;
+      if (digit < 0 || digit > 9 || (digits === 1 && part === 0)) return undefined;
+      part = part * 10 + digit;
+      if (part > 255) return undefined;
+      digits++;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return [value * 256 + part];
+}
+
+/** Four 32-bit words of an IPv6 address already known to be valid (embedded IPv4 included). */
+function ipv6Words(addr: string): number[] {
+  const gap = addr.indexOf('::');
+  const head = groupsOf(gap === -1 ? addr : addr.slice(0, gap));
+  const tail = gap === -1 ? [] : groupsOf(addr.slice(gap + 2));
+  const all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  const words: number[] = [];
+  for (let i = 0; i < 8; i += 2) words.push(((all[i]! << 16) | all[i + 1]!) >>> 0);
+  return words;
+}
+
+/** The 16-bit groups of one side of `::`; a trailing dotted quad gives two. */
+function groupsOf(text: string): number[] {
+  if (text === '') return [];
+  const groups: number[] = [];
+  for (const part of text.split(':')) {
+    if (part.includes('.')) {
+      const v4 = ipv4Words(part)![0]!;
+      groups.push(v4 >>> 16, v4 & 0xffff);
+    } else {
+      groups.push(parseInt(part, 16));
+    }
+  }
+  return groups;
+}
