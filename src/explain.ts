@@ -20,6 +20,8 @@ export type FieldOutcome =
   | 'too-few-values'
   /** The value at the counted position does not parse; the field keeps its value. */
   | 'invalid'
+  /** The proxy reported the client as `unknown` or an obfuscated name (`_hidden`). */
+  | 'hidden'
   /** A hop between the app and this value is not trusted. */
   | 'untrusted'
   /** The header belongs to the family this deployment did not choose. */
@@ -47,6 +49,16 @@ export interface FieldTrace {
   detail: string;
 }
 
+/** One hop looked at by a trust walk, from the right. */
+export interface HopTrace {
+  /** 1 for the rightmost for-value: the client of the socket peer. */
+  depth: number;
+  /** The for-value as written. */
+  value: string;
+  /** Whether it is a valid, trusted address, so that the walk went on past it. */
+  trusted: boolean;
+}
+
 export interface ProxyFixTrace {
   /** `x-forwarded` or `forwarded` (RFC 7239): the header family this deployment reads. */
   family: 'x-forwarded' | 'forwarded';
@@ -54,6 +66,9 @@ export interface ProxyFixTrace {
   peer: string;
   /** Whether the peer is trusted; `null` when no trust list is configured (counts are trusted blindly). */
   peerTrusted: boolean | null;
+  /** The trust walk, hop by hop; `null` when no trust list is configured. */
+  walk: HopTrace[] | null;
+  /** One entry per field, in the order applied; then any header of the family not chosen. */
   fields: FieldTrace[];
   /** The env values this pass wrote. */
   changed: Partial<Record<FixedField, string>>;
@@ -67,5 +82,5 @@ export interface ProxyFixTrace {
  * for (const f of trace.fields) console.log(f.header, f.outcome, f.detail);
  */
 export function explain(env: GatewayEnv, options: ProxyFixOptions = {}): ProxyFixTrace {
-  return compileProxyFix(options).resolve(env).trace;
+  return compileProxyFix(options).resolve(env);
 }

@@ -10,4 +10,5 @@ export type {
 export { createEnv, lintEnv, lintResponse, originalValue, ORIGINALS } from './gateway.js';
 export type { ConfigError, ConfigErrorCode } from './errors.js';
 export { proxyFix, FIXED, TRACE, type ProxyFixOptions } from './middleware/proxy-fix.js';
-export { explain, type FieldOutcome, type FieldTrace, type ForwardedField, type ProxyFixTrace } from './explain.js';
+export { explain, type FieldOutcome, type FieldTrace, type ForwardedField, type HopTrace, type ProxyFixTrace } from './explain.js';
+export { compileTrust, type TrustInput, type TrustPredicate } from './net/trust.js';

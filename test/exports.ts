@@ -6,6 +6,7 @@ t.same(Object.keys(proxyfix).sort(), [
   'FIXED',
   'ORIGINALS',
   'TRACE',
+  'compileTrust',
   'createEnv',
   'explain',
   'lintEnv',

@@ -1,0 +1,154 @@
+/** proxyFix with a trust list: the walk, hop by hop, as named cases. */
+import t from 'tap';
+import { createEnv, type EnvInit } from '../src/gateway.js';
+import { explain } from '../src/explain.js';
+import type { ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { fixed, view } from './fixtures/run.js';
+
+// The app's peer is the inner proxy 10.0.0.2; proxies live in 10.0.0.0/8.
+const base: EnvInit = { remoteAddr: '10.0.0.2', remotePort: '50000', host: 'app.internal:8000', url: '/' };
+const trusted = ['10.0.0.0/8'];
+
+interface Case {
+  name: string;
+  options: ProxyFixOptions;
+  headers: Record<string, string | string[]>;
+  init?: EnvInit;
+  expect: Partial<ReturnType<typeof view>>;
+}
+
+const cases: Case[] = [
+  { name: 'a direct client changes nothing: untrusted peer', options: { trusted, xHost: 1, xPrefix: 1 },
+    init: { remoteAddr: '203.0.113.66' },
+    headers: { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', 'x-forwarded-prefix': '/evil' },
+    expect: {} },
+  { name: 'a trusted peer: the rightmost value', options: { trusted },
+    headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7', 'x-forwarded-proto': 'https' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https' } },
+  { name: 'Infinity walks past trusted hops to the first untrusted one', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.0.0.4, 10.0.0.3' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'a count bounds the walk even through trusted hops', options: { trusted, xFor: 2 },
+    headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.0.0.4, 10.0.0.3' },
+    expect: { remoteAddr: '10.0.0.4', remotePort: '' } },
+  { name: 'the walk stops at an untrusted hop before the count', options: { trusted, xFor: 3 },
+    headers: { 'x-forwarded-for': '6.6.6.6, 10.0.0.9, 203.0.113.7, 10.0.0.3' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'an outer proxy bypassed: xFor 2 takes the one value there is', options: { trusted, xFor: 2 },
+    headers: { 'x-forwarded-for': '203.0.113.7' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'every hop trusted: the leftmost value', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '10.0.0.5, 10.0.0.3' },
+    expect: { remoteAddr: '10.0.0.5', remotePort: '' } },
+  { name: 'an invalid entry stops the walk and leaves the address alone', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '6.6.6.6, garbage, 10.0.0.3' },
+    expect: {} },
+  { name: 'an unknown entry stops the walk too', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '6.6.6.6, unknown, 10.0.0.3' },
+    expect: {} },
+  { name: 'an empty entry stops the walk', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '6.6.6.6, , 10.0.0.3' },
+    expect: {} },
+  { name: 'trusted hops with ports', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '203.0.113.7:4711, 10.0.0.3:5000' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '4711' } },
+  { name: 'IPv4-mapped peer matches an IPv4 range', options: { trusted },
+    init: { remoteAddr: '::ffff:10.0.0.2' }, headers: { 'x-forwarded-for': '203.0.113.7' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'IPv4-mapped hop matches an IPv4 range', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '203.0.113.7, ::ffff:10.0.0.3' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'IPv6 chain', options: { trusted: ['fd00::/8'], xFor: Infinity },
+    init: { remoteAddr: 'fd00::2' }, headers: { 'x-forwarded-for': '2001:db8::7, [fd00::3]:80' },
+    expect: { remoteAddr: '2001:db8::7', remotePort: '' } },
+  { name: '::/1 in the list does not trust an IPv4 peer', options: { trusted: ['::/1'] },
+    headers: { 'x-forwarded-for': '203.0.113.7' }, expect: {} },
+  { name: 'a Unix socket peer is untrusted by default', options: { trusted: ['loopback'] },
+    init: { remoteAddr: '' }, headers: { 'x-forwarded-for': '203.0.113.7' }, expect: {} },
+  { name: 'a Unix socket peer with trustUnixSocket', options: { trusted: ['loopback'], trustUnixSocket: true },
+    init: { remoteAddr: '' }, headers: { 'x-forwarded-for': '203.0.113.7' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'trustUnixSocket does not trust an addressed peer', options: { trusted: ['loopback'], trustUnixSocket: true },
+    init: { remoteAddr: '203.0.113.66' }, headers: { 'x-forwarded-for': '203.0.113.7' }, expect: {} },
+  { name: 'one trust decision governs proto and host too', options: { trusted: [], xHost: 1 },
+    headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example' },
+    expect: {} },
+  { name: 'proto follows the walk: outer proxy bypassed', options: { trusted, xFor: 2, xProto: 2 },
+    headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'http' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'http' } },
+  { name: 'proto at the depth the walk reached', options: { trusted, xFor: Infinity, xProto: Infinity, xHost: Infinity },
+    headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'https, http', 'x-forwarded-host': 'example.com, inner' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https', host: 'example.com', serverName: 'example.com', serverPort: '443' } },
+  { name: 'the client\'s own values left of the walk are never read', options: { trusted, xFor: Infinity, xProto: Infinity },
+    headers: { 'x-forwarded-for': '10.0.0.99, 203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'wss, https, http' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https' } },
+  { name: 'no X-Forwarded-For: only depth 1 of the other headers', options: { trusted, xProto: 3 },
+    headers: { 'x-forwarded-proto': 'http, https' }, expect: { scheme: 'https' } },
+  { name: 'a predicate sees each hop', options: { trusted: (addr, hop) => (hop === 0 ? addr === '10.0.0.2' : addr === '10.0.0.3'), xFor: Infinity },
+    headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.4, 10.0.0.3' },
+    expect: { remoteAddr: '10.0.0.4', remotePort: '' } },
+  { name: 'named ranges', options: { trusted: 'loopback, private', xFor: Infinity },
+    init: { remoteAddr: '127.0.0.1' }, headers: { 'x-forwarded-for': '203.0.113.7, 192.168.1.1, 172.16.0.1' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'walks at most 64 hops', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': Array.from({ length: 70 }, (_, i) => `10.0.1.${i}`).join(', ') },
+    expect: { remoteAddr: '10.0.1.6', remotePort: '' } },
+
+  // symmetric
+  { name: 'symmetric: equal counts apply', options: { symmetric: true, xFor: 2, xProto: 2 },
+    headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'https, http' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https' } },
+  { name: 'symmetric: a header with more values applies nothing', options: { symmetric: true, xFor: 1, xProto: 1 },
+    headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7', 'x-forwarded-proto': 'https' }, expect: {} },
+  { name: 'symmetric: a stripped header applies nothing', options: { symmetric: true, xFor: 1, xProto: 1, xHost: 1 },
+    headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }, expect: {} },
+  { name: 'symmetric: disabled headers are not counted', options: { symmetric: true, xFor: 1, xProto: 0 },
+    headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https, http' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+];
+
+t.test('named cases', async (t) => {
+  for (const c of cases) {
+    const env = await fixed(c.options, { ...base, ...c.init, headers: c.headers });
+    t.same(view(env), { ...view(createEnv({ ...base, ...c.init })), ...c.expect }, c.name);
+  }
+});
+
+t.test('the trace shows the walk and why each field was (not) used', async (t) => {
+  const env = createEnv({ ...base, headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'https, http' } });
+  const trace = explain(env, { trusted, xFor: Infinity, xProto: 3 });
+  t.equal(trace.peerTrusted, true);
+  t.same(trace.walk, [
+    { depth: 1, value: '10.0.0.3', trusted: true },
+    { depth: 2, value: '203.0.113.7', trusted: false },
+  ]);
+  t.match(trace.fields[0], { outcome: 'used', depth: 2, value: '203.0.113.7', detail: /client address 203\.0\.113\.7; the walk stopped at depth 2$/ });
+  t.match(trace.fields[1], { outcome: 'used', depth: 2, value: 'https', detail: /the walk stopped at depth 2 of 3/ });
+
+  const direct = explain(createEnv({ ...base, remoteAddr: '203.0.113.66', headers: { 'x-forwarded-for': '1.2.3.4' } }), { trusted });
+  t.equal(direct.peerTrusted, false);
+  t.same(direct.walk, []);
+  t.match(direct.fields[0], { outcome: 'untrusted', used: false, detail: /203\.0\.113\.66 is not in the trust list/ });
+  const unix = explain(createEnv({ ...base, remoteAddr: '', headers: { 'x-forwarded-for': '1.2.3.4' } }), { trusted });
+  t.match(unix.fields[0], { outcome: 'untrusted', detail: /Unix socket/ });
+
+  const blind = explain(env, {});
+  t.equal(blind.peerTrusted, null);
+  t.equal(blind.walk, null);
+
+  const asymmetric = explain(createEnv({ ...base, headers: { 'x-forwarded-for': '1.2.3.4, 5.6.7.8' } }), { symmetric: true });
+  t.same(asymmetric.fields.map((f) => f.outcome), ['asymmetric', 'asymmetric', 'disabled', 'disabled', 'disabled']);
+  t.same(asymmetric.changed, {});
+});
+
+t.test('configuration rules for trust', async (t) => {
+  const app = () => ({ status: 204 });
+  const { proxyFix } = await import('../src/middleware/proxy-fix.js');
+  t.throws(() => proxyFix(app, { xFor: Infinity }), { option: 'xFor', code: 'ERR_PROXYFIX_OPTION_RANGE' });
+  t.doesNotThrow(() => proxyFix(app, { xFor: Infinity, trusted: [] }));
+  t.throws(() => proxyFix(app, { trustUnixSocket: true }), { option: 'trustUnixSocket', code: 'ERR_PROXYFIX_OPTION_CONFLICT' });
+  t.throws(() => proxyFix(app, { trustUnixSocket: 1 as never, trusted }), { option: 'trustUnixSocket', code: 'ERR_PROXYFIX_OPTION_TYPE' });
+  t.throws(() => proxyFix(app, { symmetric: 'yes' as never }), { option: 'symmetric', code: 'ERR_PROXYFIX_OPTION_TYPE' });
+  t.throws(() => proxyFix(app, { trusted: ['10.0.0.0/8', 'nope'] }), { option: 'trusted[1]', code: 'ERR_PROXYFIX_TRUST_ENTRY' });
+  t.throws(() => proxyFix(app, { trusted: 5 as never }), { option: 'trusted', code: 'ERR_PROXYFIX_OPTION_TYPE' });
+});
