@@ -231,6 +231,14 @@ t.test('applying twice gives what applying once gives', async (t) => {
   t.same(twice!.ext[ORIGINALS], once.ext[ORIGINALS]);
 });
 
+t.test('the same proxyFix wrapped twice, without a trace', async (t) => {
+  const headers = { 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 10.0.0.3' };
+  let seen: ReturnType<typeof createEnv> | undefined;
+  const once = proxyFix((env) => { seen = env; return { status: 204 }; }, { xFor: 2 });
+  await proxyFix(once, { xFor: 2 })(createEnv({ ...base, headers }));
+  t.equal(seen!.remoteAddr, '203.0.113.7', 'two hops consumed once, not twice');
+});
+
 t.test('the trace is kept only when asked for', async (t) => {
   const headers = { 'x-forwarded-for': '203.0.113.7, x' };
   const plain = await fixed({}, { ...base, headers });
@@ -302,4 +310,23 @@ t.test('explain says what proxyFix would do, without doing it', async (t) => {
   t.match(trace.fields[2], { field: 'host', outcome: 'invalid', used: false, value: 'a b', depth: 1 });
   t.same(explain(createEnv(base)).fields.map((f) => f.outcome), ['absent', 'absent', 'disabled', 'disabled', 'disabled']);
   t.equal(explain(createEnv({ headers: { 'x-forwarded-for': 'a, b' } }), { xFor: 3 }).fields[0]!.outcome, 'too-few-values');
+});
+
+t.test('the trace of a request where every field is used', async (t) => {
+  const env = createEnv({ ...base, headers: {
+    'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'example.com',
+    'x-forwarded-port': '8443', 'x-forwarded-prefix': '/app',
+  } });
+  const trace = explain(env, { xHost: 1, xPort: 1, xPrefix: 1 });
+  t.same(trace.fields.map((f) => [f.outcome, f.detail]), [
+    ['used', 'client address 203.0.113.7'],
+    ['used', 'scheme https'],
+    ['used', 'host example.com'],
+    ['used', 'port 8443'],
+    ['used', 'prefix "/app"'],
+  ]);
+  t.same(trace.changed, {
+    remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https', host: 'example.com:8443', serverName: 'example.com',
+    serverPort: '8443', scriptName: '/app',
+  });
 });

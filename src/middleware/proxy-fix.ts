@@ -127,10 +127,13 @@ const KNOWN_OPTIONS = new Set<string>([
 ]);
 
 export interface CompiledProxyFix {
-  /** Decide every field for `env` without changing it. */
-  resolve(env: GatewayEnv): ProxyFixTrace;
-  /** Decide and write; returns the trace. */
-  apply(env: GatewayEnv): ProxyFixTrace;
+  /**
+   * Decide every field for `env` without changing it. Without `tracing`, only `changed` is filled
+   * in (`fields` is empty, `walk` null): the per-request path builds no explanations.
+   */
+  resolve(env: GatewayEnv, tracing?: boolean): ProxyFixTrace;
+  /** Decide and write. */
+  apply(env: GatewayEnv, tracing?: boolean): ProxyFixTrace;
 }
 
 /** Validate options once and return the per-request resolver. */
@@ -184,14 +187,15 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
   const symmetric = options.symmetric === true;
   const deepest = Math.min(Math.max(...counts), MAX_HOPS);
 
-  function resolve(env: GatewayEnv): ProxyFixTrace {
+  function resolve(env: GatewayEnv, tracing = true): ProxyFixTrace {
     const peer = originalValue(env, 'remoteAddr');
+    if (!tracing && env.ext[FIXED] === true) return { family, peer, peerTrusted: null, walk: null, fields: [], changed: {} };
     const peerTrusted = trusts === undefined ? null : peer === '' ? trustUnixSocket : trusts(peer, 0);
     const elements = family === 'forwarded' ? new ForwardedCache(env.headers.forwarded) : undefined;
-    const walk: HopTrace[] | null = walking ? [] : null;
+    const walk: HopTrace[] | null = walking && tracing ? [] : null;
     // The deepest depth a value may be read from: every hop to its right is trusted.
     let reach = Infinity;
-    if (walking) reach = peerTrusted ? walkTrusted(env, elements, trusts!, deepest, walk!) : 0;
+    if (walking) reach = peerTrusted ? walkTrusted(env, elements, trusts!, deepest, walk) : 0;
     const asymmetric = symmetric && !isSymmetric(env, counts);
     const alreadyFixed = env.ext[FIXED] === true;
 
@@ -204,20 +208,21 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       const count = counts[i]!;
-      const trace: FieldTrace = {
+      // Explanations cost strings and objects on every request, so they are built only when asked for.
+      const trace: FieldTrace | undefined = tracing ? {
         field: rule.field, option: rule.option, header: rule.header, count,
         depth: null, value: null, used: false, outcome: 'disabled', detail: `${rule.option} is 0: not read`,
-      };
-      fields.push(trace);
+      } : undefined;
+      if (trace) fields.push(trace);
       if (count === 0) continue;
       if (reach === 0) {
-        settle(trace, 'untrusted', peer === ''
+        if (trace) settle(trace, 'untrusted', peer === ''
           ? 'the peer is a Unix socket, trusted only with trustUnixSocket'
           : `the peer ${peer} is not in the trust list: a client reached the app directly`);
         continue;
       }
       if (asymmetric) {
-        settle(trace, 'asymmetric', 'symmetric is on and the X-Forwarded-* headers carry different numbers of values');
+        if (trace) settle(trace, 'asymmetric', 'symmetric is on and the X-Forwarded-* headers carry different numbers of values');
         continue;
       }
       const fromForwarded = rule.header === 'forwarded';
@@ -225,16 +230,18 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
         ? readElement(elements!, rule.field, count, reach)
         : readList(env.headers[rule.header], count, reach);
       if (typeof read === 'string') {
-        settle(trace, read === 'no-parameter' ? 'absent' : read === 'malformed' ? 'invalid' : read, MISSING[read](rule, count));
+        if (trace) settle(trace, read === 'no-parameter' ? 'absent' : read === 'malformed' ? 'invalid' : read, MISSING[read](rule, count));
         continue;
       }
-      trace.depth = read.depth;
-      trace.value = read.value;
+      if (trace) {
+        trace.depth = read.depth;
+        trace.value = read.value;
+      }
       if (alreadyFixed) {
-        settle(trace, 'already-fixed', 'an earlier proxyFix already fixed this request');
+        if (trace) settle(trace, 'already-fixed', 'an earlier proxyFix already fixed this request');
         continue;
       }
-      const stopped = walking && read.depth < count
+      const stopped = trace && walking && read.depth < count
         ? `; the walk stopped at depth ${read.depth}${count === Infinity ? '' : ` of ${count}`}`
         : '';
       const value = read.value;
@@ -243,19 +250,19 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
           const node = fromForwarded ? parseNode(value) : addressNode(value);
           if (node === undefined) break;
           if (node.kind !== 'address') {
-            settle(trace, 'hidden', `the proxy reported the client as ${value}: ${rule.field} left unchanged`);
+            if (trace) settle(trace, 'hidden', `the proxy reported the client as ${value}: ${rule.field} left unchanged`);
             continue;
           }
           changed.remoteAddr = node.address;
           changed.remotePort = node.port;
-          settle(trace, 'used', `client address ${node.address}${stopped}`);
+          if (trace) settle(trace, 'used', `client address ${node.address}${stopped}`);
           continue;
         }
         case 'proto': {
           const scheme = parseScheme(value, schemes);
           if (scheme === undefined) break;
           changed.scheme = scheme;
-          settle(trace, 'used', `scheme ${scheme}${stopped}`);
+          if (trace) settle(trace, 'used', `scheme ${scheme}${stopped}`);
           continue;
         }
         case 'host': {
@@ -266,7 +273,7 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
           hostName = host.name;
           if (host.port !== '') changed.serverPort = host.port;
           hostSetWithoutPort = host.port === '';
-          settle(trace, 'used', `host ${host.host}${stopped}`);
+          if (trace) settle(trace, 'used', `host ${host.host}${stopped}`);
           continue;
         }
         case 'port': {
@@ -275,24 +282,24 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
           if (host !== '') changed.host = `${hostName ?? splitHostHeader(host).name}:${value}`;
           changed.serverPort = value;
           portSet = true;
-          settle(trace, 'used', `port ${value}${stopped}`);
+          if (trace) settle(trace, 'used', `port ${value}${stopped}`);
           continue;
         }
         case 'prefix': {
           const prefix = parsePrefix(value);
           if (prefix === undefined) break;
           changed.scriptName = prefix;
-          settle(trace, 'used', `prefix ${JSON.stringify(prefix)}${stopped}`);
+          if (trace) settle(trace, 'used', `prefix ${JSON.stringify(prefix)}${stopped}`);
           continue;
         }
       }
-      settle(trace, 'invalid', `${JSON.stringify(value)} is not a valid ${rule.field} value; left unchanged`);
+      if (trace) settle(trace, 'invalid', `${JSON.stringify(value)} is not a valid ${rule.field} value; left unchanged`);
     }
     // Werkzeug keeps the app server's own port here, which no client used; the scheme tells the real one.
     if (hostSetWithoutPort && !portSet) changed.serverPort = defaultPort(changed.scheme ?? env.scheme);
 
     for (const rule of ignored) {
-      if (env.headers[rule.header] === undefined) continue;
+      if (!tracing || env.headers[rule.header] === undefined) continue;
       fields.push({
         field: rule.field, option: rule.option, header: rule.header, count: 0, depth: null,
         value: env.headers[rule.header]!, used: false, outcome: 'family-not-chosen',
@@ -306,10 +313,11 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
 
   return {
     resolve,
-    apply(env) {
-      const trace = resolve(env);
+    apply(env, tracing = true) {
+      const trace = resolve(env, tracing);
       if (env.ext[FIXED] !== true) {
-        for (const [field, value] of Object.entries(trace.changed) as [FixedField, string][]) setField(env, field, value);
+        const changed = trace.changed;
+        for (const field in changed) setField(env, field as FixedField, changed[field as FixedField]!);
         env.ext[FIXED] = true;
       }
       return trace;
@@ -326,7 +334,7 @@ function walkTrusted(
   elements: ForwardedCache | undefined,
   trusts: TrustPredicate,
   deepest: number,
-  walk: HopTrace[],
+  walk: HopTrace[] | null,
 ): number {
   const list = elements === undefined && !isBlank(env.headers['x-forwarded-for'])
     ? new ListFromRight(env.headers['x-forwarded-for']!)
@@ -345,7 +353,7 @@ function walkTrusted(
     }
     if (value === undefined) break;
     const trusted = node?.kind === 'address' && trusts(node.address, depth);
-    walk.push({ depth, value, trusted });
+    walk?.push({ depth, value, trusted });
     if (!trusted) break;
     depth++;
   }
@@ -481,7 +489,7 @@ export function proxyFix(app: GatewayApp, options: ProxyFixOptions = {}): Gatewa
   const fixer = compileProxyFix(options);
   const keepTrace = options.trace === true;
   return function proxyFixed(env: GatewayEnv) {
-    const trace = fixer.apply(env);
+    const trace = fixer.apply(env, keepTrace);
     if (keepTrace) env.ext[TRACE] = trace;
     return app(env);
   };
