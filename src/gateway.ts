@@ -42,6 +42,9 @@ export interface GatewayResponse {
 
 export type GatewayApp = (env: GatewayEnv) => GatewayResponse | Promise<GatewayResponse>;
 
+/** Wraps an app in another: what every middleware factory returns when given only its options. */
+export type Middleware = (app: GatewayApp) => GatewayApp;
+
 /** A gateway app, or an object whose `gatewayApp` is read on every request. */
 export interface GatewayHolder {
   gatewayApp: GatewayApp;

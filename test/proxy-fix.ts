@@ -257,6 +257,16 @@ t.test('the trace is kept only when asked for', async (t) => {
   t.match(trace.fields[0]!.detail, /"x" is not a valid for value/);
 });
 
+t.test('given only options, proxyFix returns a middleware', async (t) => {
+  const middleware = proxyFix({ xFor: 2, trace: true });
+  let seen: ReturnType<typeof createEnv> | undefined;
+  const app = middleware((env) => { seen = env; return { status: 204 }; });
+  t.equal(app.name, 'proxyFixed');
+  await app(createEnv({ ...base, headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.3' } }));
+  t.equal(seen!.remoteAddr, '203.0.113.7');
+  t.ok(seen!.ext[TRACE], 'the trace option carries over');
+});
+
 t.test('the wrapped app is called with the same env and its response returned', async (t) => {
   const env = createEnv(base);
   const response = { status: 201, body: 'made' };
@@ -295,8 +305,9 @@ t.test('configuration errors name the option', async (t) => {
     }, `${JSON.stringify(options)} names ${option}`);
   }
   t.throws(() => proxyFix(undefined as never), { name: 'TypeError', option: 'app', message: /got undefined/ });
-  t.throws(() => proxyFix({} as never), { message: /got an object/ });
   t.throws(() => proxyFix([] as never), { message: /got an array/ });
+  t.throws(() => proxyFix({ xFor: -1 }), { option: 'xFor', code: 'ERR_PROXYFIX_OPTION_RANGE' }, 'the curried form validates at once');
+  t.throws(() => proxyFix({})(null as never), { option: 'app', code: 'ERR_PROXYFIX_OPTION_TYPE', message: /got null/ });
   t.throws(() => proxyFix(app, { xFor: Infinity }), { message: /only together with `trusted`/ });
 });
 

@@ -15,7 +15,7 @@
  * too. The walk stops at the first untrusted or invalid hop, so the client can never reach past it.
  */
 import type { FieldOutcome, FieldTrace, ForwardedField, HopTrace, ProxyFixTrace } from '../explain.js';
-import { type FixedField, type GatewayApp, type GatewayEnv, originalValue, setField, splitHostHeader } from '../gateway.js';
+import { type FixedField, type GatewayApp, type GatewayEnv, type Middleware, originalValue, setField, splitHostHeader } from '../gateway.js';
 import { checkCount, configError, describe } from '../errors.js';
 import { parseAddress, type ReportedAddress } from '../net/address.js';
 import { ForwardedFromRight, parseNode, type ForwardedElement } from '../net/forwarded.js';
@@ -477,17 +477,29 @@ function checkSchemes(schemes: unknown): readonly string[] {
  * Wrap a gateway app so that it sees the client address, scheme, host, port and prefix the
  * trusted proxies reported.
  *
+ * Given only options, returns the middleware for `compose`, validated already.
+ *
  * @example
  * app.gatewayApp = proxyFix(app.gatewayApp, { xProto: 1, xHost: 1 });
  * // Two proxies on the private network, walked by address rather than counted:
  * app.gatewayApp = proxyFix(app.gatewayApp, { xFor: Infinity, xProto: 1, trusted: ['private'] });
+ * // In a stack:
+ * compose(trustGate({ trusted: ['private'] }), proxyFix({ xFor: 2 }))(app);
  */
-export function proxyFix(app: GatewayApp, options: ProxyFixOptions = {}): GatewayApp {
+export function proxyFix(app: GatewayApp, options?: ProxyFixOptions): GatewayApp;
+export function proxyFix(options: ProxyFixOptions): Middleware;
+export function proxyFix(app: GatewayApp | ProxyFixOptions, options: ProxyFixOptions = {}): GatewayApp | Middleware {
+  if (typeof app === 'object' && app !== null && !Array.isArray(app)) {
+    const fixer = compileProxyFix(app);
+    return (inner: GatewayApp) => fixedApp(inner, fixer, app.trace === true);
+  }
+  return fixedApp(app as GatewayApp, compileProxyFix(options), options.trace === true);
+}
+
+function fixedApp(app: GatewayApp, fixer: CompiledProxyFix, keepTrace: boolean): GatewayApp {
   if (typeof app !== 'function') {
     throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${describe(app)}`);
   }
-  const fixer = compileProxyFix(options);
-  const keepTrace = options.trace === true;
   return function proxyFixed(env: GatewayEnv) {
     const trace = fixer.apply(env, keepTrace);
     if (keepTrace) env.ext[TRACE] = trace;
