@@ -152,3 +152,29 @@ t.test('configuration rules for trust', async (t) => {
   t.throws(() => proxyFix(app, { trusted: ['10.0.0.0/8', 'nope'] }), { option: 'trusted[1]', code: 'ERR_PROXYFIX_TRUST_ENTRY' });
   t.throws(() => proxyFix(app, { trusted: 5 as never }), { option: 'trusted', code: 'ERR_PROXYFIX_OPTION_TYPE' });
 });
+
+t.test('misconfiguration is visible: rate-limited process warnings', async (t) => {
+  const { proxyFix } = await import('../src/middleware/proxy-fix.js');
+  const warnings: Error[] = [];
+  const listener = (warning: Error) => warnings.push(warning);
+  process.on('warning', listener);
+  t.teardown(() => { process.off('warning', listener); });
+  const app = proxyFix(() => ({ status: 204 }), { trusted, xFor: 2, xProto: 1 });
+  const direct = { ...base, remoteAddr: '172.17.0.1', headers: { 'x-forwarded-for': '203.0.113.7' } };
+  for (let i = 0; i < 3; i++) await app(createEnv(direct));
+  await app(createEnv({ ...base, remoteAddr: '', headers: { 'x-forwarded-proto': 'https' } }));
+  const unix = proxyFix(() => ({ status: 204 }), { trusted });
+  await unix(createEnv({ ...base, remoteAddr: '', headers: { 'x-forwarded-proto': 'https' } }));
+  const counted = proxyFix(() => ({ status: 204 }), { xFor: 2 });
+  await counted(createEnv({ ...base, headers: { 'x-forwarded-for': '203.0.113.7' } }));
+  await counted(createEnv({ ...base, headers: { 'x-forwarded-for': '203.0.113.8' } }));
+  const quiet = proxyFix(() => ({ status: 204 }), { xFor: 2, warnings: false });
+  await quiet(createEnv({ ...base, headers: { 'x-forwarded-for': '203.0.113.7' } }));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(warnings.map((w) => (w as Error & { code: string }).code), ['PROXYFIX_UNTRUSTED_PEER', 'PROXYFIX_UNTRUSTED_PEER', 'PROXYFIX_TOO_FEW_VALUES'],
+    'one of each kind per proxyFix, however many requests');
+  t.match(warnings[0]!.message, /from 172\.17\.0\.1 carried x-forwarded-for, but that peer is not in `trusted`/);
+  t.match(warnings[1]!.message, /from a Unix socket carried x-forwarded-proto/);
+  t.match(warnings[2]!.message, /xFor is 2, but a request's x-forwarded-for had fewer values/);
+  t.throws(() => proxyFix(() => ({ status: 204 }), { warnings: 'no' as never }), { option: 'warnings', code: 'ERR_PROXYFIX_OPTION_TYPE' });
+});

@@ -89,6 +89,13 @@ export interface ProxyFixOptions {
    * @default false
    */
   trace?: boolean;
+  /**
+   * Emit a process warning (at most once an hour per kind) when requests suggest a misconfiguration:
+   * forwarded headers from an untrusted peer (`PROXYFIX_UNTRUSTED_PEER`), or fewer values than a
+   * count asks for (`PROXYFIX_TOO_FEW_VALUES`). Misconfigured proxy trust is otherwise silent.
+   * @default true
+   */
+  warnings?: boolean;
 }
 
 /** `env.ext[FIXED]` is set once a proxyFix has fixed the request, so a second one changes nothing. */
@@ -124,16 +131,21 @@ export const MAX_HOPS = 64;
 
 const KNOWN_OPTIONS = new Set<string>([
   'xFor', 'xProto', 'xHost', 'xPort', 'xPrefix', 'forwarded', 'trusted', 'trustUnixSocket', 'symmetric', 'schemes', 'trace',
+  'warnings',
 ]);
+
+/** What a request can reveal about a misconfiguration; the codes of the process warnings. */
+export type NoticeCode = 'PROXYFIX_UNTRUSTED_PEER' | 'PROXYFIX_TOO_FEW_VALUES';
+export type Notice = (code: NoticeCode, option: string, header: string, count: number, peer: string) => void;
 
 export interface CompiledProxyFix {
   /**
    * Decide every field for `env` without changing it. Without `tracing`, only `changed` is filled
    * in (`fields` is empty, `walk` null): the per-request path builds no explanations.
    */
-  resolve(env: GatewayEnv, tracing?: boolean): ProxyFixTrace;
+  resolve(env: GatewayEnv, tracing?: boolean, notice?: Notice): ProxyFixTrace;
   /** Decide and write. */
-  apply(env: GatewayEnv, tracing?: boolean): ProxyFixTrace;
+  apply(env: GatewayEnv, tracing?: boolean, notice?: Notice): ProxyFixTrace;
 }
 
 /** Validate options once and return the per-request resolver. */
@@ -144,7 +156,7 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', key, 'is not a proxyFix option');
   }
-  for (const key of ['trustUnixSocket', 'symmetric', 'trace'] as const) {
+  for (const key of ['trustUnixSocket', 'symmetric', 'trace', 'warnings'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') {
       throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', key, `must be a boolean, got ${describe(options[key])}`);
     }
@@ -187,7 +199,7 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
   const symmetric = options.symmetric === true;
   const deepest = Math.min(Math.max(...counts), MAX_HOPS);
 
-  function resolve(env: GatewayEnv, tracing = true): ProxyFixTrace {
+  function resolve(env: GatewayEnv, tracing = true, notice?: Notice): ProxyFixTrace {
     const peer = originalValue(env, 'remoteAddr');
     if (!tracing && env.ext[FIXED] === true) return { family, peer, peerTrusted: null, walk: null, fields: [], changed: {} };
     const peerTrusted = trusts === undefined ? null : peer === '' ? trustUnixSocket : trusts(peer, 0);
@@ -216,6 +228,7 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
       if (trace) fields.push(trace);
       if (count === 0) continue;
       if (reach === 0) {
+        if (notice && env.headers[rule.header] !== undefined) notice('PROXYFIX_UNTRUSTED_PEER', rule.option, rule.header, count, peer);
         if (trace) settle(trace, 'untrusted', peer === ''
           ? 'the peer is a Unix socket, trusted only with trustUnixSocket'
           : `the peer ${peer} is not in the trust list: a client reached the app directly`);
@@ -230,6 +243,7 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
         ? readElement(elements!, rule.field, count, reach)
         : readList(env.headers[rule.header], count, reach);
       if (typeof read === 'string') {
+        if (notice && read === 'too-few-values') notice('PROXYFIX_TOO_FEW_VALUES', rule.option, rule.header, count, peer);
         if (trace) settle(trace, read === 'no-parameter' ? 'absent' : read === 'malformed' ? 'invalid' : read, MISSING[read](rule, count));
         continue;
       }
@@ -313,8 +327,8 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
 
   return {
     resolve,
-    apply(env, tracing = true) {
-      const trace = resolve(env, tracing);
+    apply(env, tracing = true, notice) {
+      const trace = resolve(env, tracing, notice);
       if (env.ext[FIXED] !== true) {
         const changed = trace.changed;
         for (const field in changed) setField(env, field as FixedField, changed[field as FixedField]!);
@@ -491,17 +505,33 @@ export function proxyFix(options: ProxyFixOptions): Middleware;
 export function proxyFix(app: GatewayApp | ProxyFixOptions, options: ProxyFixOptions = {}): GatewayApp | Middleware {
   if (typeof app === 'object' && app !== null && !Array.isArray(app)) {
     const fixer = compileProxyFix(app);
-    return (inner: GatewayApp) => fixedApp(inner, fixer, app.trace === true);
+    return (inner: GatewayApp) => fixedApp(inner, fixer, app);
   }
-  return fixedApp(app as GatewayApp, compileProxyFix(options), options.trace === true);
+  return fixedApp(app as GatewayApp, compileProxyFix(options), options);
 }
 
-function fixedApp(app: GatewayApp, fixer: CompiledProxyFix, keepTrace: boolean): GatewayApp {
+/** A warning of each kind at most this often, per proxyFix. */
+const WARNING_INTERVAL_MS = 60 * 60 * 1000;
+
+function fixedApp(app: GatewayApp, fixer: CompiledProxyFix, options: ProxyFixOptions): GatewayApp {
   if (typeof app !== 'function') {
     throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${describe(app)}`);
   }
+  const keepTrace = options.trace === true;
+  const lastWarned = new Map<NoticeCode, number>();
+  const notice: Notice | undefined = options.warnings === false ? undefined : (code, option, header, count, peer) => {
+    const now = Date.now();
+    if (now - (lastWarned.get(code) ?? -Infinity) < WARNING_INTERVAL_MS) return;
+    lastWarned.set(code, now);
+    process.emitWarning(code === 'PROXYFIX_UNTRUSTED_PEER'
+      ? `proxyFix: a request from ${peer || 'a Unix socket'} carried ${header}, but that peer is not in \`trusted\`, ` +
+        'so nothing was taken from it. If it is your proxy, add it; if not, a client reached the app directly.'
+      : `proxyFix: ${option} is ${count}, but a request's ${header} had fewer values. Fewer proxies set it than ` +
+        `${option} says; if that is how the deployment is, lower ${option}: a count above the real number lets clients choose the value.`,
+    { code });
+  };
   return function proxyFixed(env: GatewayEnv) {
-    const trace = fixer.apply(env, keepTrace);
+    const trace = fixer.apply(env, keepTrace, notice);
     if (keepTrace) env.ext[TRACE] = trace;
     return app(env);
   };
