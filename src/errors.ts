@@ -8,7 +8,8 @@ export type ConfigErrorCode =
   | 'ERR_PROXYFIX_OPTION_TYPE'
   | 'ERR_PROXYFIX_OPTION_RANGE'
   | 'ERR_PROXYFIX_OPTION_CONFLICT'
-  | 'ERR_PROXYFIX_TRUST_ENTRY';
+  | 'ERR_PROXYFIX_TRUST_ENTRY'
+  | 'ERR_PROXYFIX_HOST_PATTERN';
 
 export interface ConfigError extends Error {
   code: ConfigErrorCode;
