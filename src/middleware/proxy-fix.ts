@@ -16,14 +16,15 @@
  */
 import type { FieldOutcome, FieldTrace, ForwardedField, HopTrace, ProxyFixTrace } from '../explain.js';
 import { type FixedField, type GatewayApp, type GatewayEnv, type Middleware, originalValue, setField, splitHostHeader } from '../gateway.js';
-import { checkCount, configError, describe } from '../errors.js';
+import { checkCount, configError } from '../errors.js';
+import { checkApp, checkBoolean, checkOptions } from './compose.js';
 import { parseAddress, type ReportedAddress } from '../net/address.js';
 import { ForwardedFromRight, parseNode, type ForwardedElement } from '../net/forwarded.js';
 import { parseHost } from '../net/host.js';
 import { ListFromRight, isBlank } from '../net/list.js';
 import { defaultPort, parsePort } from '../net/port.js';
 import { parsePrefix } from '../net/prefix.js';
-import { DEFAULT_SCHEMES, parseScheme } from '../net/scheme.js';
+import { checkSchemes, parseScheme } from '../net/scheme.js';
 import { compileTrust, type TrustInput, type TrustPredicate } from '../net/trust.js';
 
 export interface ProxyFixOptions {
@@ -150,17 +151,8 @@ export interface CompiledProxyFix {
 
 /** Validate options once and return the per-request resolver. */
 export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix {
-  if (typeof options !== 'object' || options === null) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'options', `must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', key, 'is not a proxyFix option');
-  }
-  for (const key of ['trustUnixSocket', 'symmetric', 'trace', 'warnings'] as const) {
-    if (options[key] !== undefined && typeof options[key] !== 'boolean') {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', key, `must be a boolean, got ${describe(options[key])}`);
-    }
-  }
+  checkOptions(options, KNOWN_OPTIONS, 'proxyFix');
+  for (const key of ['trustUnixSocket', 'symmetric', 'trace', 'warnings'] as const) checkBoolean(key, options[key]);
   const trusts = options.trusted === undefined ? undefined : compileTrust(options.trusted);
   const walking = trusts !== undefined;
   const count = (option: CountOption, fallback: number) =>
@@ -474,19 +466,6 @@ function settle(trace: FieldTrace, outcome: FieldOutcome, detail: string): void 
   trace.detail = detail;
 }
 
-function checkSchemes(schemes: unknown): readonly string[] {
-  if (schemes === undefined) return DEFAULT_SCHEMES;
-  if (!Array.isArray(schemes) || schemes.length === 0) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'schemes', `must be a non-empty array of scheme names, got ${describe(schemes)}`);
-  }
-  return schemes.map((scheme, i) => {
-    if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `schemes[${i}]`, `must be a URI scheme name, got ${describe(scheme)}`);
-    }
-    return scheme.toLowerCase();
-  });
-}
-
 /**
  * Wrap a gateway app so that it sees the client address, scheme, host, port and prefix the
  * trusted proxies reported.
@@ -514,9 +493,7 @@ export function proxyFix(app: GatewayApp | ProxyFixOptions, options: ProxyFixOpt
 const WARNING_INTERVAL_MS = 60 * 60 * 1000;
 
 function fixedApp(app: GatewayApp, fixer: CompiledProxyFix, options: ProxyFixOptions): GatewayApp {
-  if (typeof app !== 'function') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${describe(app)}`);
-  }
+  checkApp(app);
   const keepTrace = options.trace === true;
   const lastWarned = new Map<NoticeCode, number>();
   const notice: Notice | undefined = options.warnings === false ? undefined : (code, option, header, count, peer) => {

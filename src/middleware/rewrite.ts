@@ -20,7 +20,7 @@ import { parseHost } from '../net/host.js';
 import { isBlank, itemFromRight } from '../net/list.js';
 import { defaultPort, parsePort } from '../net/port.js';
 import { parsePrefix } from '../net/prefix.js';
-import { DEFAULT_SCHEMES, parseScheme } from '../net/scheme.js';
+import { checkSchemes, parseScheme } from '../net/scheme.js';
 import type { TrustInput } from '../net/trust.js';
 import { bothForms, checkBoolean, checkOptions, type Middleware } from './compose.js';
 import { compilePeerCheck } from './trust-gate.js';
@@ -121,19 +121,6 @@ function checkCount(option: string, value: unknown): number {
       `must be a positive integer (which value from the right), got ${describe(value)}`);
   }
   return value;
-}
-
-function checkSchemes(schemes: unknown): readonly string[] {
-  if (schemes === undefined) return DEFAULT_SCHEMES;
-  if (!Array.isArray(schemes) || schemes.length === 0) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'schemes', `must be a non-empty array of scheme names, got ${describe(schemes)}`);
-  }
-  return schemes.map((scheme: unknown, i) => {
-    if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `schemes[${i}]`, `must be a URI scheme name, got ${describe(scheme)}`);
-    }
-    return scheme.toLowerCase();
-  });
 }
 
 /** The map's entries as rules, in application order; throws for anything ambiguous. */

@@ -1,3 +1,5 @@
+import { configError, describe } from '../errors.js';
+
 /**
  * Schemes a proxy may report. Anything else (`javascript`, `file`, a scheme with a colon or slashes)
  * would end up in URLs the app builds, so it is refused. Matching ignores case; the result is lower case.
@@ -8,4 +10,18 @@ export const DEFAULT_SCHEMES: readonly string[] = ['http', 'https', 'ws', 'wss']
 export function parseScheme(value: string, allowed: readonly string[] = DEFAULT_SCHEMES): string | undefined {
   const scheme = value.toLowerCase();
   return allowed.includes(scheme) ? scheme : undefined;
+}
+
+/** The `schemes` option: a non-empty list of URI scheme names, lowered; the default when absent. */
+export function checkSchemes(schemes: unknown): readonly string[] {
+  if (schemes === undefined) return DEFAULT_SCHEMES;
+  if (!Array.isArray(schemes) || schemes.length === 0) {
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'schemes', `must be a non-empty array of scheme names, got ${describe(schemes)}`);
+  }
+  return schemes.map((scheme: unknown, i) => {
+    if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) {
+      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `schemes[${i}]`, `must be a URI scheme name, got ${describe(scheme)}`);
+    }
+    return scheme.toLowerCase();
+  });
 }
