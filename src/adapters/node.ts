@@ -82,9 +82,10 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
     serverPort = defaultPort(scheme);
   }
 
-  const { pathInfo, queryString } = splitTarget(req.url ?? '');
+  // url and method are optional in node's types only because a client's response has neither.
+  const { pathInfo, queryString } = splitTarget(req.url!);
   return {
-    method: req.method ?? 'GET',
+    method: req.method!,
     scheme,
     host,
     serverName,
@@ -131,22 +132,27 @@ function sendsBody(status: number): boolean {
  * const bytes = await writeGatewayResponse(res, { status: 200, body: 'ok' });
  */
 export async function writeGatewayResponse(res: ServerResponse, response: GatewayResponse): Promise<number> {
+  if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
+    throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }` +
+      // The usual cause: `module:createApp` where `module:createApp()` was meant.
+      (typeof response === 'function' ? '; is it a factory that should have been called?' : ''));
+  }
   const { status, headers, body } = response;
   for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
   const withBody = sendsBody(status);
-  // A HEAD response must carry the length the GET would have: state it before node sends nothing.
-  const fixedBody = typeof body === 'string' ? Buffer.from(body) : body instanceof Uint8Array ? body : undefined;
-  if (fixedBody !== undefined && withBody && !res.hasHeader('content-length')) {
-    res.setHeader('Content-Length', fixedBody.byteLength);
+  const headOnly = res.req.method === 'HEAD' || !withBody;
+  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    // A HEAD response must carry the length the GET would have: state it, since node sends no body.
+    if (bytes !== undefined && withBody && !res.hasHeader('content-length')) {
+      res.setHeader('Content-Length', bytes.byteLength);
+    }
+    res.writeHead(status);
+    res.end(headOnly ? undefined : bytes);
+    await finished(res);
+    return headOnly || bytes === undefined ? 0 : bytes.byteLength;
   }
   res.writeHead(status);
-  const headOnly = res.req.method === 'HEAD' || !withBody;
-
-  if (body === undefined || fixedBody !== undefined) {
-    res.end(headOnly ? undefined : fixedBody);
-    await finished(res);
-    return headOnly || fixedBody === undefined ? 0 : fixedBody.byteLength;
-  }
   if (headOnly) {
     // Never read, but let the source release what it holds (a file stream closes on return()).
     await body[Symbol.asyncIterator]().return?.();
@@ -186,6 +192,18 @@ export function checkAppOrHolder(option: string, appOrHolder: unknown): asserts 
   }
 }
 
+const TWO_HOSTS: GatewayResponse = {
+  status: 400,
+  headers: { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' },
+  body: 'Bad Request: more than one Host header\n',
+};
+
+function hostLines(req: IncomingMessage): number {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') count++;
+  return count;
+}
+
 function writeStack(error: unknown): void {
   process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
 }
@@ -218,7 +236,10 @@ export function toNodeListener(
     const env = toGatewayEnv(req);
     let bytes: number | undefined;
     try {
-      bytes = await writeGatewayResponse(res, await appOf(appOrHolder)(env));
+      // RFC 9112 3.2 requires a 400: node would use the first Host line while the env joins them,
+      // and two parts of a stack reading different hosts is how cache poisoning starts.
+      const response = hostLines(req) > 1 ? TWO_HOSTS : await appOf(appOrHolder)(env);
+      bytes = await writeGatewayResponse(res, response);
     } catch (error) {
       if (!clientLeft(error)) onError(error, env);
       if (res.headersSent) {

@@ -1,0 +1,296 @@
+/**
+ * The `proxyfix` command line as a function: `proxyfix serve [options] MODULE:EXPORT`, gunicorn's
+ * command line for gateway apps, and `proxyfix serve --inspect` to see what requests look like
+ * after a proxy chain. `cli.ts` runs it as the program; tests and tools can call it directly.
+ *
+ * A deployment is often configured by environment variables, so every option can also come from
+ * one (`--x-for` from `PROXYFIX_X_FOR`); an option on the command line wins. Whatever is wrong with
+ * the command (an option, the module, its export) is reported on one line, with exit status 2,
+ * before anything listens.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describe } from '../errors.js';
+import type { GatewayApp, GatewayHolder } from '../gateway.js';
+import { proxyFix, type ProxyFixOptions } from '../middleware/proxy-fix.js';
+import { inspectApp } from './inspect.js';
+import { serve, type RunningServer, type ServeOptions } from './serve.js';
+
+/** A problem with the command: one line to print, and the exit status (2: the command is wrong). */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  constructor(message: string, readonly exitCode = 2) {
+    super(message);
+  }
+}
+
+/** Where the command writes and what it reads besides its arguments. */
+export interface CommandIo {
+  env: NodeJS.ProcessEnv;
+  /** Module paths are relative to it. */
+  cwd: string;
+  /** --help, --version and the access log. */
+  stdout: { write(chunk: string): unknown };
+  /** The server's log. */
+  stderr: { write(chunk: string): unknown };
+}
+
+type Kind = 'count' | 'integer' | 'seconds' | 'list' | 'binds' | 'boolean';
+
+interface OptionSpec {
+  flag: string;
+  short?: string;
+  kind: Kind;
+  /** Where the value goes: a proxyFix option, a serve option, or the command itself. */
+  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' };
+  value?: string;
+  help: string;
+}
+
+const SPECS: readonly OptionSpec[] = [
+  { flag: 'bind', short: 'b', kind: 'binds', target: { serve: 'bind' }, value: 'ADDR',
+    help: 'listen on host:port, [v6]:port or unix:/path; repeat for several (default 127.0.0.1:8000)' },
+  { flag: 'workers', short: 'w', kind: 'integer', target: { serve: 'workers' }, value: 'N',
+    help: 'worker processes; 0 serves in this process (default 0)' },
+  { flag: 'x-for', kind: 'count', target: { proxyFix: 'xFor' }, value: 'N', help: 'proxies that append to X-Forwarded-For' },
+  { flag: 'x-proto', kind: 'count', target: { proxyFix: 'xProto' }, value: 'N', help: 'proxies that append to X-Forwarded-Proto' },
+  { flag: 'x-host', kind: 'count', target: { proxyFix: 'xHost' }, value: 'N', help: 'proxies that append to X-Forwarded-Host' },
+  { flag: 'x-port', kind: 'count', target: { proxyFix: 'xPort' }, value: 'N', help: 'proxies that append to X-Forwarded-Port' },
+  { flag: 'x-prefix', kind: 'count', target: { proxyFix: 'xPrefix' }, value: 'N', help: 'proxies that append to X-Forwarded-Prefix' },
+  { flag: 'forwarded', kind: 'count', target: { proxyFix: 'forwarded' }, value: 'N', help: 'proxies that append to Forwarded (RFC 7239)' },
+  { flag: 'trusted', kind: 'list', target: { proxyFix: 'trusted' }, value: 'LIST',
+    help: 'comma-separated proxy addresses, CIDRs or ranges (loopback, private, ...)' },
+  { flag: 'inspect', kind: 'boolean', target: { command: 'inspect' }, help: 'serve the inspection app instead of MODULE:EXPORT' },
+  { flag: 'no-access-log', kind: 'boolean', target: { command: 'noAccessLog' }, help: 'do not write the access log to stdout' },
+  { flag: 'keep-alive-timeout', kind: 'seconds', target: { serve: 'keepAliveTimeout' }, value: 'S', help: 'idle keep-alive time (default 5)' },
+  { flag: 'headers-timeout', kind: 'seconds', target: { serve: 'headersTimeout' }, value: 'S', help: 'time to send the headers (default 60)' },
+  { flag: 'request-timeout', kind: 'seconds', target: { serve: 'requestTimeout' }, value: 'S', help: 'time to send the request; 0: none (default 300)' },
+  { flag: 'drain-timeout', kind: 'seconds', target: { serve: 'drainTimeout' }, value: 'S', help: 'time in-flight requests get at shutdown (default 30)' },
+  { flag: 'max-header-size', kind: 'integer', target: { serve: 'maxHeaderSize' }, value: 'BYTES', help: 'largest request head (default 16384)' },
+  { flag: 'max-connections', kind: 'integer', target: { serve: 'maxConnections' }, value: 'N', help: 'connections at once per address and worker' },
+];
+
+function envName(flag: string): string {
+  return `PROXYFIX_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+const USAGE = 'usage: proxyfix serve [options] MODULE[:EXPORT]';
+
+function help(): string {
+  const lines = SPECS.map((spec) => {
+    const left = `${spec.short ? `-${spec.short}, ` : '    '}--${spec.flag}${spec.value ? ` ${spec.value}` : ''}`;
+    return `  ${left.padEnd(30)} ${spec.help}\n  ${''.padEnd(30)} env ${envName(spec.flag)}`;
+  });
+  return `${USAGE}
+       proxyfix serve --inspect [options]
+
+Serve a gateway app over HTTP/1.1. MODULE is a file (.js, .mjs, .cjs may be left off); EXPORT is
+an export name (default: default), a dotted path (app.gatewayApp) or a factory call (createApp()).
+It may be a gateway app or an object with a gatewayApp property. With any of --x-*, --forwarded or
+--trusted, the app is wrapped in proxyFix with those options; without them it is served as it is.
+--inspect serves the inspection app behind proxyFix (its defaults unless options are given).
+Timeouts are in seconds. SIGTERM or SIGINT: finish in-flight requests, then exit 0.
+
+Options (each also read from the environment variable shown; the command line wins):
+${lines.join('\n')}
+  -h, --help                     show this help
+      --version                  show the version
+`;
+}
+
+/** The package's version, from the first package.json above this file (in src/ or in dist/src/). */
+function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    /* c8 ignore next -- this file always lies inside the package */
+    if (dirname(dir) === dir) return 'unknown';
+    dir = dirname(dir);
+  }
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** Turn one option's text into its value; `source` names it in the error (`--x-for` or `PROXYFIX_X_FOR`). */
+function convert(spec: OptionSpec, text: string, source: string): unknown {
+  switch (spec.kind) {
+    case 'count':
+    case 'integer':
+      if (!/^\d+$/.test(text)) throw new CommandError(`${source} must be a whole number, got ${JSON.stringify(text)}`);
+      return Number(text);
+    case 'seconds':
+      if (!/^\d+(\.\d+)?$/.test(text)) throw new CommandError(`${source} must be a number of seconds, got ${JSON.stringify(text)}`);
+      return Math.round(Number(text) * 1000);
+    case 'list':
+      return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+    case 'binds':
+      return text.split(/[\s,]+/).filter((item) => item !== '');
+    case 'boolean':
+      if (/^(1|true|yes|on)$/i.test(text)) return true;
+      if (/^(0|false|no|off)$/i.test(text)) return false;
+      throw new CommandError(`${source} must be 1 or 0 (true or false), got ${JSON.stringify(text)}`);
+  }
+}
+
+interface Command {
+  app: string | undefined;
+  inspect: boolean;
+  noAccessLog: boolean;
+  proxyFixOptions: Record<string, unknown>;
+  serveOptions: Record<string, unknown>;
+}
+
+/** Read the command line and the environment; `undefined` when --help or --version has been answered. */
+function readCommand(argv: string[], io: CommandIo): Command | undefined {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        ...Object.fromEntries(SPECS.map((spec) => [spec.flag, {
+          type: spec.kind === 'boolean' ? 'boolean' as const : 'string' as const,
+          multiple: spec.kind === 'binds',
+          ...(spec.short ? { short: spec.short } : {}),
+        }])),
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new CommandError(`${(error as Error).message} (see proxyfix --help)`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(help());
+    return undefined;
+  }
+  if (values.version) {
+    io.stdout.write(`proxyfix ${version()}\n`);
+    return undefined;
+  }
+  const [command, ...rest] = positionals;
+  if (command !== 'serve') {
+    throw new CommandError(command === undefined ? `no command given; ${USAGE}` : `unknown command ${JSON.stringify(command)}; ${USAGE}`);
+  }
+
+  const result: Command = { app: undefined, inspect: false, noAccessLog: false, proxyFixOptions: {}, serveOptions: {} };
+  for (const spec of SPECS) {
+    const given = (values as Record<string, string | string[] | boolean | undefined>)[spec.flag];
+    const fromEnv = io.env[envName(spec.flag)];
+    let value: unknown;
+    if (given !== undefined) {
+      value = typeof given === 'boolean' ? given
+        : Array.isArray(given) ? given.flatMap((text) => convert(spec, text, `--${spec.flag}`) as string[])
+        : convert(spec, given, `--${spec.flag}`);
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      value = convert(spec, fromEnv, envName(spec.flag));
+    } else {
+      continue;
+    }
+    const target = spec.target;
+    if ('proxyFix' in target) result.proxyFixOptions[target.proxyFix] = value;
+    else if ('serve' in target) result.serveOptions[target.serve] = value;
+    else result[target.command] = value as boolean;
+  }
+
+  if (rest.length > 1) throw new CommandError(`serve takes one MODULE:EXPORT, got ${rest.length}: ${rest.join(' ')}`);
+  result.app = rest[0];
+  if (result.inspect === (result.app !== undefined)) {
+    throw new CommandError(result.inspect
+      ? 'give either MODULE:EXPORT or --inspect, not both'
+      : `serve needs MODULE:EXPORT, or --inspect for the inspection app; ${USAGE}`);
+  }
+  return result;
+}
+
+const EXPORT_EXPRESSION = /^([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)(\(\))?$/;
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}
+
+/** Load `MODULE:EXPORT` the way gunicorn loads `module:app` and `module:create_app()`. */
+async function loadApp(spec: string, cwd: string): Promise<GatewayApp | GatewayHolder> {
+  // The export part never holds a slash, so `C:\app.js` is a module without one.
+  const split = /^(.*):([^:/\\]*)$/.exec(spec);
+  const modulePart = split === null ? spec : split[1]!;
+  const expression = split === null ? 'default' : split[2]!;
+  const match = EXPORT_EXPRESSION.exec(expression);
+  if (match === null) {
+    throw new CommandError(`${JSON.stringify(expression)} in ${JSON.stringify(spec)} is not an export name, a dotted path or a call like createApp()`);
+  }
+  const base = resolve(cwd, modulePart);
+  const file = [base, `${base}.js`, `${base}.mjs`, `${base}.cjs`].find((candidate) => existsSync(candidate) && statSync(candidate).isFile());
+  if (file === undefined) {
+    throw new CommandError(`cannot find module ${JSON.stringify(modulePart)}: no file ${base} (nor with .js, .mjs or .cjs)`);
+  }
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await import(pathToFileURL(file).href) as Record<string, unknown>;
+  } catch (error) {
+    throw new CommandError(`cannot load module ${JSON.stringify(modulePart)}: ${firstLine(error)}`);
+  }
+
+  const path = match[1]!;
+  let parent: unknown;
+  let value: unknown = namespace;
+  for (const name of path.split('.')) {
+    if (typeof value !== 'object' && typeof value !== 'function' || value === null || !(name in value)) {
+      const exported = Object.keys(namespace).join(', ') || 'nothing';
+      throw new CommandError(`module ${JSON.stringify(modulePart)} has no export ${JSON.stringify(path)} (it exports: ${exported})`);
+    }
+    parent = value;
+    value = (value as Record<string, unknown>)[name];
+  }
+  if (match[2] !== undefined) {
+    if (typeof value !== 'function') {
+      throw new CommandError(`${path} in ${JSON.stringify(modulePart)} is ${describe(value)}, not a function, so ${expression} cannot call it`);
+    }
+    try {
+      value = await (value as () => unknown).call(parent);
+    } catch (error) {
+      throw new CommandError(`${expression} in ${JSON.stringify(modulePart)} threw: ${firstLine(error)}`);
+    }
+  }
+  const app = (value as Partial<GatewayHolder> | null)?.gatewayApp;
+  if (typeof value !== 'function' && typeof app !== 'function') {
+    throw new CommandError(`${expression} in ${JSON.stringify(modulePart)} gave ${describe(value)}, ` +
+      'not a gateway app (a function) or an object with a gatewayApp function');
+  }
+  return value as GatewayApp | GatewayHolder;
+}
+
+/** proxyfix's own configuration errors carry a `code` like `ERR_PROXYFIX_OPTION_RANGE`. */
+function isConfigError(error: unknown): boolean {
+  return String((error as { code?: unknown } | null)?.code).startsWith('ERR_PROXYFIX_');
+}
+
+/**
+ * Run `proxyfix` with `argv` (without the program name): resolves with the running server, or
+ * `undefined` when --help or --version was answered; rejects with a `CommandError`.
+ *
+ * @example
+ * const server = await runCommand(['serve', '--inspect', '-b', '127.0.0.1:0'], { env: {}, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr });
+ */
+export async function runCommand(argv: string[], io: CommandIo): Promise<RunningServer | undefined> {
+  try {
+    const command = readCommand(argv, io);
+    if (command === undefined) return undefined;
+    const loaded = command.inspect ? inspectApp() : await loadApp(command.app!, io.cwd);
+    let app: GatewayApp | GatewayHolder = loaded;
+    if (command.inspect) {
+      app = proxyFix(loaded as GatewayApp, { ...command.proxyFixOptions, trace: true });
+    } else if (Object.keys(command.proxyFixOptions).length > 0) {
+      // A holder's gatewayApp is still read on every request, under the proxyFix.
+      const inner: GatewayApp = typeof loaded === 'function' ? loaded : (env) => loaded.gatewayApp(env);
+      app = proxyFix(inner, command.proxyFixOptions);
+    }
+    return await serve(app, { ...command.serveOptions, accessLog: command.noAccessLog ? false : io.stdout, log: io.stderr });
+  } catch (error) {
+    if (error instanceof CommandError) throw error;
+    // Bad options are the command's fault (2); an address in use or a failing worker is not (1).
+    throw new CommandError(firstLine(error), isConfigError(error) ? 2 : 1);
+  }
+}
