@@ -98,8 +98,11 @@ t.test('whatever is wrong with the command: one line, exit status 2', async (t) 
     ['unknown command', ['run', 'x'], {}, `unknown command "run"; ${usage}`],
     ['unknown option', ['serve', '--nope'], {}, /^Unknown option '--nope'.* \(see proxyfix --help\)$/],
     ['option without its value', ['serve', '--inspect', '--x-for'], {}, /^Option '--x-for <value>' argument missing \(see proxyfix --help\)$/],
-    ['a count that is not a number', ['serve', '--inspect', '--x-for', 'two'], {}, '--x-for must be a whole number, got "two"'],
-    ['a count from the environment', ['serve', '--inspect'], { PROXYFIX_X_PROTO: '-1' }, 'PROXYFIX_X_PROTO must be a whole number, got "-1"'],
+    ['a count that is not a number', ['serve', '--inspect', '--x-for', 'two'], {}, '--x-for must be a whole number or inf, got "two"'],
+    ['a count from the environment', ['serve', '--inspect'], { PROXYFIX_X_PROTO: '-1' }, 'PROXYFIX_X_PROTO must be a whole number or inf, got "-1"'],
+    ['workers that are not a number', ['serve', '--inspect', '-w', 'inf'], {}, '--workers must be a whole number, got "inf"'],
+    ['inf without --trusted', ['serve', '--inspect', '--x-for', 'inf'], {}, proxyFixMessage({ xFor: Infinity })],
+    ['--trust-unix-socket without --trusted', ['serve', '--inspect', '--trust-unix-socket'], {}, proxyFixMessage({ trustUnixSocket: true })],
     ['seconds that are not a number', ['serve', '--inspect', '--drain-timeout', '5s'], {}, '--drain-timeout must be a number of seconds, got "5s"'],
     ['a flag from the environment', ['serve'], { PROXYFIX_INSPECT: 'maybe' }, 'PROXYFIX_INSPECT must be 1 or 0 (true or false), got "maybe"'],
     ['two apps', ['serve', `${apps}:app`, `${apps}:pid`], {}, `serve takes one MODULE:EXPORT, got 2: ${apps}:app ${apps}:pid`],
@@ -226,6 +229,19 @@ t.test('--inspect from the environment, on several addresses from PROXYFIX_BIND'
   t.equal(JSON.parse((await request({ socketPath })).body).before.remoteAddr, '', 'a Unix socket peer');
   while (outcome.stdout === '') await sleep(10);
   t.match(outcome.stdout, /"GET \/ HTTP\/1\.1" 200/, 'PROXYFIX_NO_ACCESS_LOG=false keeps the access log');
+});
+
+t.test('--trusted with --x-for inf and --trust-unix-socket', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'proxyfix-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'trusted.sock');
+  const outcome = await command(t, ['serve', '--inspect', '--no-access-log', '-b', `unix:${socketPath}`, '-b', '127.0.0.1:0',
+    '--x-for', 'INF', '--trusted', 'loopback', '--trust-unix-socket']);
+  const headers = { 'X-Forwarded-For': '6.6.6.6, 203.0.113.7, 127.0.0.9' };
+  const viaSocket = JSON.parse((await request({ socketPath }, { headers })).body);
+  t.equal(viaSocket.after.remoteAddr, '203.0.113.7', 'the socket peer is trusted and the walk stops at the client');
+  const viaTcp = JSON.parse((await request({ port: portOf(outcome.server, 1) }, { headers })).body);
+  t.equal(viaTcp.after.remoteAddr, '203.0.113.7', 'a loopback peer too');
 });
 
 t.test('the program serves module:app, logs to stdout, and SIGTERM under load loses no request', async (t) => {

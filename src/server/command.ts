@@ -54,7 +54,8 @@ const SPECS: readonly OptionSpec[] = [
     help: 'listen on host:port, [v6]:port or unix:/path; repeat for several (default 127.0.0.1:8000)' },
   { flag: 'workers', short: 'w', kind: 'integer', target: { serve: 'workers' }, value: 'N',
     help: 'worker processes; 0 serves in this process (default 0)' },
-  { flag: 'x-for', kind: 'count', target: { proxyFix: 'xFor' }, value: 'N', help: 'proxies that append to X-Forwarded-For' },
+  { flag: 'x-for', kind: 'count', target: { proxyFix: 'xFor' }, value: 'N',
+    help: 'proxies that append to X-Forwarded-For; inf walks while --trusted' },
   { flag: 'x-proto', kind: 'count', target: { proxyFix: 'xProto' }, value: 'N', help: 'proxies that append to X-Forwarded-Proto' },
   { flag: 'x-host', kind: 'count', target: { proxyFix: 'xHost' }, value: 'N', help: 'proxies that append to X-Forwarded-Host' },
   { flag: 'x-port', kind: 'count', target: { proxyFix: 'xPort' }, value: 'N', help: 'proxies that append to X-Forwarded-Port' },
@@ -62,6 +63,8 @@ const SPECS: readonly OptionSpec[] = [
   { flag: 'forwarded', kind: 'count', target: { proxyFix: 'forwarded' }, value: 'N', help: 'proxies that append to Forwarded (RFC 7239)' },
   { flag: 'trusted', kind: 'list', target: { proxyFix: 'trusted' }, value: 'LIST',
     help: 'comma-separated proxy addresses, CIDRs or ranges (loopback, private, ...)' },
+  { flag: 'trust-unix-socket', kind: 'boolean', target: { proxyFix: 'trustUnixSocket' },
+    help: 'trust a peer on a Unix socket (with --trusted)' },
   { flag: 'inspect', kind: 'boolean', target: { command: 'inspect' }, help: 'serve the inspection app instead of MODULE:EXPORT' },
   { flag: 'no-access-log', kind: 'boolean', target: { command: 'noAccessLog' }, help: 'do not write the access log to stdout' },
   { flag: 'keep-alive-timeout', kind: 'seconds', target: { serve: 'keepAliveTimeout' }, value: 'S', help: 'idle keep-alive time (default 5)' },
@@ -115,6 +118,10 @@ function version(): string {
 function convert(spec: OptionSpec, text: string, source: string): unknown {
   switch (spec.kind) {
     case 'count':
+      // proxyFix itself refuses Infinity without a trust list, with the reason.
+      if (/^inf(inity)?$/i.test(text)) return Infinity;
+      if (!/^\d+$/.test(text)) throw new CommandError(`${source} must be a whole number or inf, got ${JSON.stringify(text)}`);
+      return Number(text);
     case 'integer':
       if (!/^\d+$/.test(text)) throw new CommandError(`${source} must be a whole number, got ${JSON.stringify(text)}`);
       return Number(text);
