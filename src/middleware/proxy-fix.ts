@@ -368,7 +368,7 @@ function walkTrusted(
 
 function addressNode(value: string): ({ kind: 'address' } & ReportedAddress) | undefined {
   const address = parseAddress(value);
-  return address === undefined ? undefined : { kind: 'address', ...address };
+  return address === undefined ? undefined : { kind: 'address', address: address.address, port: address.port };
 }
 
 type Read = { depth: number; value: string } | 'absent' | 'too-few-values' | 'malformed' | 'no-parameter';

@@ -16,11 +16,35 @@ export interface ReportedAddress {
   port: string;
 }
 
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** The address as an unsigned 32-bit number for a strict dotted quad, else -1; allocates nothing. */
+export function ipv4Number(addr: string): number {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < addr.length; i++) {
+    const code = addr.charCodeAt(i);
+    if (code === 46 /* . */) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else {
+      const digit = code - 48;
+      if (digit < 0 || digit > 9 || (digits === 1 && part === 0)) return -1;
+      part = part * 10 + digit;
+      if (part > 255) return -1;
+      digits++;
+    }
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + part;
+}
 
 /** True for a dotted-quad IPv4 address with no leading zeros. */
 export function isIPv4Address(value: string): boolean {
-  return IPV4.test(value);
+  return ipv4Number(value) !== -1;
 }
 
 /** True for an IPv6 address without a zone id. */
@@ -29,9 +53,9 @@ export function isIPv6Address(value: string): boolean {
   return value.indexOf('%') === -1 && isIPv6(value);
 }
 
-/** True for an address no client can have as its source: `0.0.0.0` and `::`. */
+/** True for an address no client can have as its source: `0.0.0.0` and `::` (in any spelling). */
 function isUnspecified(address: string): boolean {
-  return address === '0.0.0.0' || /^[0:]+$/.test(address);
+  return address === '0.0.0.0' || (address.includes(':') && /^[0:]+$/.test(address));
 }
 
 /** Parse a reported client address, with or without a port; `undefined` when it is not one. */

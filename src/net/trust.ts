@@ -13,7 +13,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { configError, describe } from '../errors.js';
-import { isIPv4Address, isIPv6Address } from './address.js';
+import { ipv4Number, isIPv4Address, isIPv6Address } from './address.js';
 
 /** Decides whether the proxy at `addr` is trusted; `hop` is 0 for the socket peer, 1 for the next. */
 export type TrustPredicate = (addr: string, hop: number) => boolean;
@@ -195,31 +195,6 @@ function addRange(range: string, name: string, v4: PrefixTrie, v6: PrefixTrie): 
   }
 }
 
-/** The address as an unsigned 32-bit number for a strict dotted quad, else -1; allocates nothing. */
-function ipv4Number(addr: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < addr.length; i++) {
-    const code = addr.charCodeAt(i);
-    if (code === 46 /* . */) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else {
-      const digit = code - 48;
-      if (digit < 0 || digit > 9 || (digits === 1 && part === 0)) return -1;
-      part = part * 10 + digit;
-      if (part > 255) return -1;
-      digits++;
-    }
-  }
-  if (dots !== 3 || digits === 0) return -1;
-  return value * 256 + part;
-}
 
 /** Four 32-bit words of an IPv6 address already known to be valid (embedded IPv4 included). */
 function ipv6Words(addr: string): number[] {
