@@ -12,7 +12,7 @@
  * was. A header holding a comma list (a proxy appended to what the client sent) is read from the
  * right, like the X-Forwarded-* counts: the last value unless `count` says otherwise.
  */
-import type { FieldOutcome } from '../explain.js';
+import type { FieldOutcome, FieldTrace } from '../explain.js';
 import { setField, splitHostHeader, originalValue, type FixedField, type GatewayApp, type GatewayEnv } from '../gateway.js';
 import { configError, describe } from '../errors.js';
 import { parseAddress } from '../net/address.js';
@@ -69,25 +69,12 @@ export interface RewriteHeadersOptions {
   trace?: boolean;
 }
 
-/** What the trace says about one mapped header; the shape of proxyFix's `FieldTrace`. */
-export interface RewriteFieldTrace {
-  /** The env field the header is mapped to. */
-  field: RewriteTarget;
-  /** The option entry, as `map["x-fhost"]`. */
-  option: string;
-  /** Lower-case header name. */
-  header: string;
-  count: number;
-  /** Position read, 1 being the rightmost value; `null` when nothing was read. */
-  depth: number | null;
-  /** The raw value at that position; `null` when nothing was read. */
-  value: string | null;
-  used: boolean;
-  /** `used`, `absent`, `too-few-values`, `invalid` or `untrusted`. */
-  outcome: FieldOutcome;
-  /** One plain-language sentence. */
-  detail: string;
-}
+/**
+ * What the trace says about one mapped header: proxyFix's `FieldTrace`, where `field` is the env
+ * field the header is mapped to and `option` the map entry (`map["x-fhost"]`). Outcomes are `used`,
+ * `absent`, `too-few-values`, `invalid` or `untrusted`.
+ */
+export type RewriteFieldTrace = Omit<FieldTrace, 'field'> & { field: RewriteTarget };
 
 /** `env.ext[REWRITE_TRACE]` holds the trace when the `trace` option is on. */
 export const REWRITE_TRACE = 'proxyfix.rewrite.trace';
