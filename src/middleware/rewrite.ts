@@ -164,7 +164,7 @@ interface CompiledRewrite {
   rules: readonly Rule[];
   /** `null` when no trust list is configured. */
   peerTrusted: ((env: GatewayEnv) => boolean) | null;
-  apply(env: GatewayEnv): RewriteFieldTrace[];
+  apply(env: GatewayEnv, tracing: boolean): RewriteFieldTrace[] | undefined;
   keepTrace: boolean;
 }
 
@@ -181,35 +181,39 @@ function compileRewrite(options: RewriteHeadersOptions): CompiledRewrite {
     throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', 'trustUnixSocket', 'has no effect without `trusted`');
   }
 
-  function apply(env: GatewayEnv): RewriteFieldTrace[] {
+  /** Rewrite `env`; with `tracing`, also say why for each rule (without it, nothing is built). */
+  function apply(env: GatewayEnv, tracing: boolean): RewriteFieldTrace[] | undefined {
     const trusted = peerTrusted === null ? true : peerTrusted(env);
-    const peer = originalValue(env, 'remoteAddr');
     const changed: Partial<Record<RewriteTarget, string>> = {};
-    const traces: RewriteFieldTrace[] = [];
+    const traces: RewriteFieldTrace[] | undefined = tracing ? [] : undefined;
     for (const rule of rules) {
-      const trace: RewriteFieldTrace = {
+      const trace: RewriteFieldTrace | undefined = traces && {
         field: rule.field, option: rule.option, header: rule.header, count: rule.count,
         depth: null, value: null, used: false, outcome: 'absent', detail: `no ${rule.header} header`,
       };
-      traces.push(trace);
+      if (trace) traces!.push(trace);
       if (!trusted) {
-        settle(trace, 'untrusted', peer === ''
-          ? 'the peer is a Unix socket, trusted only with trustUnixSocket'
-          : `the peer ${peer} is not in the trust list: a client reached the app directly`);
+        if (trace) {
+          const peer = originalValue(env, 'remoteAddr');
+          settle(trace, 'untrusted', peer === ''
+            ? 'the peer is a Unix socket, trusted only with trustUnixSocket'
+            : `the peer ${peer} is not in the trust list: a client reached the app directly`);
+        }
         continue;
       }
       const header = env.headers[rule.header];
       if (isBlank(header)) continue;
       const value = itemFromRight(header!, rule.count);
       if (value === undefined) {
-        settle(trace, 'too-few-values', `${rule.option} counts ${rule.count} values from the right, but ${rule.header} has fewer`);
+        if (trace) settle(trace, 'too-few-values', `${rule.option} counts ${rule.count} values from the right, but ${rule.header} has fewer`);
         continue;
       }
+      const used = decide(rule.field, value, changed, env, schemes);
+      if (!trace) continue;
       trace.depth = rule.count;
       trace.value = value;
-      const used = decide(rule.field, value, changed, env, schemes);
-      if (used === undefined) settle(trace, 'invalid', `${JSON.stringify(value)} is not a valid ${rule.field} value; left unchanged`);
-      else settle(trace, 'used', used);
+      if (used) settle(trace, 'used', `${USED[rule.field]} ${rule.field === 'scriptName' ? JSON.stringify(changed.scriptName) : changed[rule.field]}`);
+      else settle(trace, 'invalid', `${JSON.stringify(value)} is not a valid ${rule.field} value; left unchanged`);
     }
     for (const field of TARGETS) {
       const value = changed[field];
@@ -221,62 +225,65 @@ function compileRewrite(options: RewriteHeadersOptions): CompiledRewrite {
   return { rules, peerTrusted, apply, keepTrace: options.trace === true };
 }
 
-/**
- * Validate `value` for `field` and record what it changes in `changed`; returns the trace's detail
- * when it is used, `undefined` when it does not parse.
- */
+/** How the trace names a field that was set. */
+const USED: Record<RewriteTarget, string> = {
+  remoteAddr: 'client address', remotePort: 'client port', scheme: 'scheme', host: 'host',
+  serverName: 'server name', serverPort: 'port', scriptName: 'prefix',
+};
+
+/** Validate `value` for `field` and record what it changes in `changed`; false when it does not parse. */
 function decide(
   field: RewriteTarget,
   value: string,
   changed: Partial<Record<RewriteTarget, string>>,
   env: GatewayEnv,
   schemes: readonly string[],
-): string | undefined {
+): boolean {
   switch (field) {
     case 'remoteAddr': {
       const address = parseAddress(value);
-      if (address === undefined) return undefined;
+      if (address === undefined) return false;
       changed.remoteAddr = address.address;
       // The peer's port belongs to the peer, not to the client now in remoteAddr.
       changed.remotePort = address.port;
-      return `client address ${address.address}`;
+      return true;
     }
     case 'remotePort':
-      if (parsePort(value) === undefined) return undefined;
+      if (parsePort(value) === undefined) return false;
       changed.remotePort = value;
-      return `client port ${value}`;
+      return true;
     case 'scheme': {
       const scheme = parseScheme(value, schemes);
-      if (scheme === undefined) return undefined;
+      if (scheme === undefined) return false;
       changed.scheme = scheme;
-      return `scheme ${scheme}`;
+      return true;
     }
     case 'host': {
       const host = parseHost(value);
-      if (host === undefined) return undefined;
+      if (host === undefined) return false;
       changed.host = host.host;
       changed.serverName = host.name;
       changed.serverPort = host.port !== '' ? host.port : defaultPort(changed.scheme ?? env.scheme);
-      return `host ${host.host}`;
+      return true;
     }
     case 'serverName': {
       const host = parseHost(value);
-      if (host === undefined || host.port !== '') return undefined;
+      if (host === undefined || host.port !== '') return false;
       changed.serverName = host.name;
-      return `server name ${host.name}`;
+      return true;
     }
     case 'serverPort': {
-      if (parsePort(value) === undefined) return undefined;
+      if (parsePort(value) === undefined) return false;
       const host = changed.host ?? env.host;
       if (host !== '') changed.host = `${splitHostHeader(host).name}:${value}`;
       changed.serverPort = value;
-      return `port ${value}`;
+      return true;
     }
     case 'scriptName': {
       const prefix = parsePrefix(value);
-      if (prefix === undefined) return undefined;
+      if (prefix === undefined) return false;
       changed.scriptName = prefix;
-      return `prefix ${JSON.stringify(prefix)}`;
+      return true;
     }
   }
 }
@@ -319,8 +326,8 @@ export function rewriteHeaders(
             { type: 'ProxyFixWarning', code: UNTRUSTED_REWRITE_WARNING },
           );
         }
-        const trace = rewrite.apply(env);
-        if (rewrite.keepTrace) env.ext[REWRITE_TRACE] = trace;
+        const trace = rewrite.apply(env, rewrite.keepTrace);
+        if (trace) env.ext[REWRITE_TRACE] = trace;
         return app(env);
       };
     };
