@@ -26,19 +26,10 @@ export interface InspectOptions {
 }
 
 /** The env fields shown before and after fixing, plus the URL they add up to. */
-export interface InspectedFields {
-  remoteAddr: string;
-  remotePort: string;
-  scheme: string;
-  host: string;
-  serverName: string;
-  serverPort: string;
-  scriptName: string;
-  pathInfo: string;
-  queryString: string;
+export type InspectedFields = Pick<GatewayEnv, (typeof FIELDS)[number]> & {
   /** The URL an app builds from these fields: what its links and redirects point to. */
   url: string;
-}
+};
 
 /** The JSON answer. */
 export interface Inspection {
