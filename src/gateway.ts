@@ -65,6 +65,35 @@ export const ORIGINALS = 'proxyfix.orig';
 
 export type Originals = Partial<Record<FixedField, string>>;
 
+/** `env.ext[FIXED]` is set once a proxyFix has fixed the request, so a second one changes nothing. */
+export const FIXED = 'proxyfix.fixed';
+/** `env.ext[TRACE]` holds proxyFix's decision trace when its `trace` option is on. */
+export const TRACE = 'proxyfix.trace';
+
+/**
+ * Whether a middleware has put forwarded values into `env`: a proxyFix has run, or a field was
+ * replaced. From then on the forwarding headers are spent; the adapters keep frameworks from
+ * reading them a second time.
+ */
+export function isFixed(env: GatewayEnv): boolean {
+  return env.ext[FIXED] === true || env.ext[ORIGINALS] !== undefined;
+}
+
+/** The forwarding headers frameworks read for their own proxy settings. */
+export const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
+  'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix',
+]);
+
+/**
+ * Whether an adapter shows header `name` to the app it wraps: not once a fix has been made and it
+ * is a forwarding header. Its trustworthy part is in the fields by then; what is left is what a
+ * client may have written, and a framework's own proxy setting (Express's `trust proxy`, Koa's
+ * `proxy`) would read it a second time and undo the fix. The env keeps it, for `explain`.
+ */
+export function shownToApp(env: GatewayEnv, name: string): boolean {
+  return !FORWARDING_HEADERS.has(name) || !isFixed(env);
+}
+
 /**
  * Replace `env[field]`, recording the value it had in `env.ext["proxyfix.orig"]` unless a middleware
  * earlier in the stack already recorded it: the first recorder wins so the true original survives.
@@ -135,6 +164,20 @@ export function createEnv(init: EnvInit = {}): GatewayEnv {
     body: init.body ?? emptyBody,
     ext: init.ext ?? {},
   };
+}
+
+/**
+ * The URL the client asked for, as the env now says: scheme, host (or server name and port when
+ * there is no Host), prefix, path and query. After proxyFix, the public URL.
+ *
+ * @example
+ * requestUrl(env); // "https://example.com/app/users/1?x=1"
+ */
+export function requestUrl(
+  env: Pick<GatewayEnv, 'scheme' | 'host' | 'serverName' | 'serverPort' | 'scriptName' | 'pathInfo' | 'queryString'>,
+): string {
+  const authority = env.host || `${env.serverName}:${env.serverPort}`;
+  return `${env.scheme}://${authority}${env.scriptName}${env.pathInfo}${env.queryString ? `?${env.queryString}` : ''}`;
 }
 
 /** Split a Host value into name and port without validating it; IPv6 literals keep their brackets. */

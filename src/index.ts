@@ -7,7 +7,7 @@ export type {
   FixedField,
   Originals,
 } from './gateway.js';
-export { createEnv, lintEnv, lintResponse, originalValue, ORIGINALS } from './gateway.js';
+export { createEnv, lintEnv, lintResponse, originalValue, ORIGINALS, requestUrl } from './gateway.js';
 export type { ConfigError, ConfigErrorCode } from './errors.js';
 export { proxyFix, FIXED, TRACE, type ProxyFixOptions } from './middleware/proxy-fix.js';
 export { explain, type FieldOutcome, type FieldTrace, type ForwardedField, type HopTrace, type ProxyFixTrace } from './explain.js';
@@ -25,11 +25,19 @@ export {
 export { trustGate, STRIPPED, type TrustGateOptions } from './middleware/trust-gate.js';
 export { allowedHosts, HOST_CHECK, type AllowedHostsOptions, type HostCheckTrace } from './middleware/allowed-hosts.js';
 export {
+  fromNodeListener,
   toGatewayEnv,
   toNodeListener,
   writeGatewayResponse,
+  type NodeListener,
   type NodeListenerOptions,
   type NodeResponseInfo,
 } from './adapters/node.js';
-export { serve, type LogSink, type RunningServer, type ServeOptions } from './server/serve.js';
+export { fromFetchHandler, toFetchHandler, type FetchHandler, type FetchHandlerOptions, type GetPeer, type PeerInfo } from './adapters/fetch.js';
+export { fromUpgradeListener, toUpgradeListener, type UpgradeListener, type UpgradeListenerOptions } from './adapters/upgrade.js';
+export { fixedOf, type FixedRequest } from './adapters/fixed.js';
+export { proxyFixNode, proxyFixUpgrade } from './node.js';
+export { proxyFixFetch, type ProxyFixFetchOptions } from './fetch.js';
+export type { AppInterface } from './adapters/interface.js';
+export { serve, type LogSink, type RunningServer, type ServableApp, type ServeOptions } from './server/serve.js';
 export { inspectApp, type InspectedFields, type Inspection, type InspectOptions } from './server/inspect.js';

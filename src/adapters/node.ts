@@ -1,5 +1,7 @@
 /**
- * node:http <-> gateway: serve a gateway app from a node:http request listener.
+ * node:http <-> gateway, both ways: `toNodeListener` serves a gateway app from a node:http server,
+ * and `fromNodeListener` turns a request listener (Express, Connect, Koa's `app.callback()`, Fastify's
+ * handler, a plain `(req, res)` function) into a gateway app, so the middlewares can wrap it.
  *
  * node's `req.headers` is the wrong source for a proxy-aware env: it drops repeated lines of some
  * headers (a second `Host`, `Content-Type`, …) instead of keeping every line the way the contract
@@ -9,11 +11,21 @@
  * code understands that form, while rewriting it here would hide what the socket really was.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { finished, pipeline } from 'node:stream/promises';
-import { configError, describe } from '../errors.js';
-import { type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, splitHostHeader } from '../gateway.js';
+import { checkGatewayApp, checkNodeListener, recognize, tagKind } from '../app-kind.js';
+import { describe } from '../errors.js';
+import {
+  type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, shownToApp, splitHostHeader,
+} from '../gateway.js';
+import { remember } from './fixed.js';
 import { defaultPort } from '../net/port.js';
+
+/** `env.ext[NODE_REQUEST]`: the node:http request an env was built from, when `toNodeListener` built it. */
+export const NODE_REQUEST = 'node.request';
+/** `env.ext[NODE_RESPONSE]`: the node:http response that request is answered on. */
+export const NODE_RESPONSE = 'node.response';
 
 /** What a request listener hands to `onResponse` once a request is over. */
 export interface NodeResponseInfo {
@@ -137,6 +149,10 @@ export async function writeGatewayResponse(res: ServerResponse, response: Gatewa
       // The usual cause: `module:createApp` where `module:createApp()` was meant.
       (typeof response === 'function' ? '; is it a factory that should have been called?' : ''));
   }
+  if (isFetchResponse(response)) {
+    throw new TypeError('the app returned a fetch Response: it is a fetch handler, not a gateway app; ' +
+      'wrap it with fromFetchHandler(handler), or serve it with --interface fetch');
+  }
   const { status, headers, body } = response;
   for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
   const withBody = sendsBody(status);
@@ -174,22 +190,22 @@ export async function writeGatewayResponse(res: ServerResponse, response: Gatewa
   return bytes;
 }
 
+/** A WHATWG `Response` where a gateway response was expected: its `headers` has a `get` method. */
+function isFetchResponse(response: object): boolean {
+  return typeof (response as { headers?: { get?: unknown } }).headers?.get === 'function';
+}
+
 /** The app of `appOrHolder` for this request: a holder's `gatewayApp` is read every time. */
 function appOf(appOrHolder: GatewayApp | GatewayHolder): GatewayApp {
   if (typeof appOrHolder === 'function') return appOrHolder;
   const app = appOrHolder.gatewayApp;
-  if (typeof app !== 'function') throw new TypeError(`the holder's gatewayApp is ${describe(app)}, not a gateway app`);
+  if (recognize(app).kind !== 'gateway') throw new TypeError(`the holder's gatewayApp is ${recognize(app).what}, not a gateway app`);
   return app;
 }
 
 /** Throw the configuration error for anything that is neither a gateway app nor a holder of one. */
 export function checkAppOrHolder(option: string, appOrHolder: unknown): asserts appOrHolder is GatewayApp | GatewayHolder {
-  if (typeof appOrHolder === 'function') return;
-  const app = (appOrHolder as Partial<GatewayHolder> | null)?.gatewayApp;
-  if (typeof app !== 'function') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
-      `must be a gateway app (a function) or an object with a gatewayApp function, got ${describe(appOrHolder)}`);
-  }
+  checkGatewayApp(option, appOrHolder, true);
 }
 
 const TWO_HOSTS: GatewayResponse = {
@@ -233,13 +249,13 @@ export function toNodeListener(
 
   async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = Date.now();
-    const env = toGatewayEnv(req);
+    const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res });
     let bytes: number | undefined;
     try {
       // RFC 9112 3.2 requires a 400: node would use the first Host line while the env joins them,
       // and two parts of a stack reading different hosts is how cache poisoning starts.
       const response = hostLines(req) > 1 ? TWO_HOSTS : await appOf(appOrHolder)(env);
-      bytes = await writeGatewayResponse(res, response);
+      bytes = wasWritten(response) ? writtenBytes(res) : await writeGatewayResponse(res, response);
     } catch (error) {
       if (!clientLeft(error)) onError(error, env);
       if (res.headersSent) {
@@ -254,11 +270,118 @@ export function toNodeListener(
     onResponse?.({ env, req, res, bytes, startedAt });
   }
 
-  return function gatewayListener(req, res) {
+  return tagKind(function gatewayListener(req: IncomingMessage, res: ServerResponse) {
     respond(req, res).catch((error: unknown) => {
       // Only a throwing hook gets here; the request is over either way.
       res.destroy();
       writeStack(error);
     });
-  };
+  }, 'node');
+}
+
+/** A request listener as node:http calls it; Express and Connect apps also take `next`. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => unknown;
+
+/** Set on the response of a `fromNodeListener` app: the listener wrote it to the node response itself. */
+const WRITTEN = Symbol('proxyfix.node.written');
+
+/** The response of an app that has answered on node's response (or socket) itself. */
+export function written(status: number): GatewayResponse {
+  return { status, [WRITTEN]: true } as GatewayResponse;
+}
+
+/** Whether `response` was already written by the app, so nothing is left to write. */
+export function wasWritten(response: GatewayResponse): boolean {
+  return (response as { [WRITTEN]?: true } | null)?.[WRITTEN] === true;
+}
+
+/**
+ * The body size of a response a listener wrote, as far as it declared one: its Content-Length, when
+ * it had a body. Counting every write would cost each response a wrapper; the access log can do
+ * with "-" for a streamed body.
+ */
+function writtenBytes(res: ServerResponse): number | undefined {
+  const length = Number(res.getHeader('content-length'));
+  return res.req.method === 'HEAD' || !sendsBody(res.statusCode) || !Number.isInteger(length) ? undefined : length;
+}
+
+/**
+ * A per-request view of the socket that reports the env's client address, port and encryption.
+ * The socket itself is never changed: over a keep-alive connection from a proxy it carries
+ * requests from many clients, one after another. Everything else reads through to the socket.
+ */
+function socketView(socket: Socket, env: GatewayEnv): Socket {
+  const address = env.remoteAddr === '' ? undefined : env.remoteAddr;
+  const port = env.remotePort === '' ? undefined : Number(env.remotePort);
+  const family = address === undefined ? undefined : address.includes(':') ? 'IPv6' : 'IPv4';
+  const encrypted = env.scheme === 'https' || env.scheme === 'wss' ? true : undefined;
+  return new Proxy(socket, {
+    get(target, key) {
+      switch (key) {
+        case 'remoteAddress': return address;
+        case 'remotePort': return port;
+        case 'remoteFamily': return family;
+        case 'encrypted': return encrypted;
+        default: return Reflect.get(target, key, target);
+      }
+    },
+  });
+}
+
+/**
+ * Make a node request say what `env` says, so that a framework reading node's request finds the
+ * fixed values: the socket reports the client's address and the scheme's encryption, the Host
+ * header is the env's host, the mount prefix is in `originalUrl` and `baseUrl` (where Express and
+ * Connect look for it), and headers a middleware removed are gone, as are the spent forwarding
+ * headers (see `shownToApp`; they stay in `req.rawHeaders`). `req.url` keeps the path below the
+ * prefix: that is what the app routes on.
+ */
+export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
+  remember(req, env);
+  req.socket = socketView(req.socket, env);
+  const headers = req.headers;
+  for (const name in headers) {
+    if (!(name in env.headers) || !shownToApp(env, name)) delete headers[name];
+  }
+  if ((headers.host ?? '') !== env.host) {
+    if (env.host === '') delete headers.host;
+    else headers.host = env.host;
+  }
+  if (env.scriptName !== '') {
+    const express = req as IncomingMessage & { originalUrl?: string; baseUrl?: string };
+    express.originalUrl = `${env.scriptName}${req.url}`;
+    express.baseUrl = env.scriptName;
+  }
+}
+
+/** The node request and response behind `env`, or the error that says how to get them. */
+export function nodeExchange(env: GatewayEnv, adapter: string): { req: IncomingMessage; res: ServerResponse } {
+  const req = env.ext[NODE_REQUEST] as IncomingMessage | undefined;
+  const res = env.ext[NODE_RESPONSE] as ServerResponse | undefined;
+  if (req === undefined || res === undefined) {
+    throw new TypeError(`${adapter} can only serve requests that came in through node:http ` +
+      '(toNodeListener, serve or proxyFixNode); this env has no node request');
+  }
+  return { req, res };
+}
+
+/**
+ * A gateway app that runs a node:http request listener on the request the env came from, after
+ * making that request say what the env says (see `presentToNode`): an Express app then reports the
+ * fixed `req.ip`, `req.protocol` and `req.hostname`. The listener writes its response to node's
+ * response itself, streaming as it always does; the app resolves when that response is over.
+ * It serves requests that came in through `toNodeListener` or `serve`.
+ *
+ * @example
+ * http.createServer(toNodeListener(proxyFix(fromNodeListener(expressApp), { xProto: 1 }))).listen(8000);
+ */
+export function fromNodeListener(listener: NodeListener): GatewayApp {
+  checkNodeListener('listener', listener);
+  return tagKind(async function nodeListenerApp(env: GatewayEnv): Promise<GatewayResponse> {
+    const { req, res } = nodeExchange(env, 'fromNodeListener');
+    presentToNode(req, env);
+    await listener(req, res);
+    await finished(res);
+    return written(res.statusCode);
+  }, 'gateway');
 }

@@ -13,6 +13,7 @@
  * `Middleware` for `compose`. Both forms build the same thing.
  */
 import type { GatewayApp, Middleware } from '../gateway.js';
+import { checkGatewayApp } from '../app-kind.js';
 import { configError, describe } from '../errors.js';
 
 export type { Middleware };
@@ -55,9 +56,7 @@ export function compose(...middlewares: Middleware[]): Middleware {
 
 /** Throw the error every factory throws for something that is not a gateway app. */
 export function checkApp(app: unknown): asserts app is GatewayApp {
-  if (typeof app !== 'function') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${describe(app)}`);
-  }
+  checkGatewayApp('app', app);
 }
 
 /**

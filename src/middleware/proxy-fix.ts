@@ -15,7 +15,7 @@
  * too. The walk stops at the first untrusted or invalid hop, so the client can never reach past it.
  */
 import type { FieldOutcome, FieldTrace, ForwardedField, HopTrace, ProxyFixTrace } from '../explain.js';
-import { type FixedField, type GatewayApp, type GatewayEnv, type Middleware, originalValue, setField, splitHostHeader } from '../gateway.js';
+import { FIXED, type FixedField, type GatewayApp, type GatewayEnv, type Middleware, originalValue, setField, splitHostHeader, TRACE } from '../gateway.js';
 import { checkCount, configError } from '../errors.js';
 import { checkApp, checkBoolean, checkOptions } from './compose.js';
 import { parseAddress, type ReportedAddress } from '../net/address.js';
@@ -24,7 +24,7 @@ import { parseHost } from '../net/host.js';
 import { ListFromRight, isBlank } from '../net/list.js';
 import { defaultPort, parsePort } from '../net/port.js';
 import { parsePrefix } from '../net/prefix.js';
-import { checkSchemes, parseScheme } from '../net/scheme.js';
+import { checkSchemes, connectionScheme, parseScheme } from '../net/scheme.js';
 import { compileTrust, type TrustInput, type TrustPredicate } from '../net/trust.js';
 
 export interface ProxyFixOptions {
@@ -99,10 +99,7 @@ export interface ProxyFixOptions {
   warnings?: boolean;
 }
 
-/** `env.ext[FIXED]` is set once a proxyFix has fixed the request, so a second one changes nothing. */
-export const FIXED = 'proxyfix.fixed';
-/** `env.ext[TRACE]` holds the trace when the `trace` option is on. */
-export const TRACE = 'proxyfix.trace';
+export { FIXED, TRACE };
 
 type CountOption = 'xFor' | 'xProto' | 'xHost' | 'xPort' | 'xPrefix' | 'forwarded';
 
@@ -265,8 +262,9 @@ export function compileProxyFix(options: ProxyFixOptions = {}): CompiledProxyFix
           continue;
         }
         case 'proto': {
-          const scheme = parseScheme(value, schemes);
-          if (scheme === undefined) break;
+          const reported = parseScheme(value, schemes);
+          if (reported === undefined) break;
+          const scheme = connectionScheme(reported, env.scheme);
           changed.scheme = scheme;
           if (trace) settle(trace, 'used', `scheme ${scheme}${stopped}`);
           continue;

@@ -20,7 +20,7 @@ import { parseHost } from '../net/host.js';
 import { isBlank, itemFromRight } from '../net/list.js';
 import { defaultPort, parsePort } from '../net/port.js';
 import { parsePrefix } from '../net/prefix.js';
-import { checkSchemes, parseScheme } from '../net/scheme.js';
+import { checkSchemes, connectionScheme, parseScheme } from '../net/scheme.js';
 import type { TrustInput } from '../net/trust.js';
 import { bothForms, checkBoolean, checkOptions, type Middleware } from './compose.js';
 import { compilePeerCheck } from './trust-gate.js';
@@ -255,7 +255,7 @@ function decide(
     case 'scheme': {
       const scheme = parseScheme(value, schemes);
       if (scheme === undefined) return false;
-      changed.scheme = scheme;
+      changed.scheme = connectionScheme(scheme, env.scheme);
       return true;
     }
     case 'host': {

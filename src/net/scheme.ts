@@ -12,6 +12,15 @@ export function parseScheme(value: string, allowed: readonly string[] = DEFAULT_
   return allowed.includes(scheme) ? scheme : undefined;
 }
 
+/**
+ * The scheme a reported one gives a request that is `current` now. A WebSocket request stays one:
+ * proxies report `https` for a `wss` connection (nginx's `$scheme`), and it becomes `wss`.
+ */
+export function connectionScheme(reported: string, current: string): string {
+  if (current !== 'ws' && current !== 'wss') return reported;
+  return reported === 'https' ? 'wss' : reported === 'http' ? 'ws' : reported;
+}
+
 /** The `schemes` option: a non-empty list of URI scheme names, lowered; the default when absent. */
 export function checkSchemes(schemes: unknown): readonly string[] {
   if (schemes === undefined) return DEFAULT_SCHEMES;

@@ -13,6 +13,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describe } from '../errors.js';
+import { INTERFACES, servedApp } from '../adapters/interface.js';
+import { recognize } from '../app-kind.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { proxyFix, type ProxyFixOptions } from '../middleware/proxy-fix.js';
 import { inspectApp } from './inspect.js';
@@ -37,7 +39,7 @@ export interface CommandIo {
   stderr: { write(chunk: string): unknown };
 }
 
-type Kind = 'count' | 'integer' | 'seconds' | 'list' | 'binds' | 'boolean';
+type Kind = 'count' | 'integer' | 'seconds' | 'list' | 'binds' | 'boolean' | 'interface';
 
 interface OptionSpec {
   flag: string;
@@ -52,6 +54,8 @@ interface OptionSpec {
 const SPECS: readonly OptionSpec[] = [
   { flag: 'bind', short: 'b', kind: 'binds', target: { serve: 'bind' }, value: 'ADDR',
     help: 'listen on host:port, [v6]:port or unix:/path; repeat for several (default 127.0.0.1:8000)' },
+  { flag: 'interface', kind: 'interface', target: { serve: 'interface' }, value: 'KIND',
+    help: 'what MODULE:EXPORT is: auto, gateway, node (a request listener) or fetch (default auto)' },
   { flag: 'workers', short: 'w', kind: 'integer', target: { serve: 'workers' }, value: 'N',
     help: 'worker processes; 0 serves in this process (default 0)' },
   { flag: 'x-for', kind: 'count', target: { proxyFix: 'xFor' }, value: 'N',
@@ -89,10 +93,13 @@ function help(): string {
   return `${USAGE}
        proxyfix serve --inspect [options]
 
-Serve a gateway app over HTTP/1.1. MODULE is a file (.js, .mjs, .cjs may be left off); EXPORT is
+Serve an app over HTTP/1.1. MODULE is a file (.js, .mjs, .cjs may be left off); EXPORT is
 an export name (default: default), a dotted path (app.gatewayApp) or a factory call (createApp()).
-It may be a gateway app or an object with a gatewayApp property. With any of --x-*, --forwarded or
---trusted, the app is wrapped in proxyFix with those options; without them it is served as it is.
+It may be a gateway app or an object with a gatewayApp property, a node:http request listener (an
+Express or Connect app, Koa's app.callback()), a Koa app, a Fastify instance, a fetch handler or an
+object with a fetch method (a Hono app); --interface names the kind when the guess would be wrong.
+With any of --x-*, --forwarded or --trusted, the app is wrapped in proxyFix with those options;
+without them it is served as it is.
 --inspect serves the inspection app behind proxyFix (its defaults unless options are given).
 Timeouts are in seconds. SIGTERM or SIGINT: finish in-flight requests, then exit 0.
 
@@ -132,6 +139,11 @@ function convert(spec: OptionSpec, text: string, source: string): unknown {
       return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
     case 'binds':
       return text.split(/[\s,]+/).filter((item) => item !== '');
+    case 'interface':
+      if (!(INTERFACES as readonly string[]).includes(text)) {
+        throw new CommandError(`${source} must be one of ${INTERFACES.join(', ')}, got ${JSON.stringify(text)}`);
+      }
+      return text;
     case 'boolean':
       if (/^(1|true|yes|on)$/i.test(text)) return true;
       if (/^(0|false|no|off)$/i.test(text)) return false;
@@ -219,7 +231,7 @@ function firstLine(error: unknown): string {
 }
 
 /** Load `MODULE:EXPORT` the way gunicorn loads `module:app` and `module:create_app()`. */
-async function loadApp(spec: string, cwd: string): Promise<GatewayApp | GatewayHolder> {
+async function loadApp(spec: string, cwd: string): Promise<unknown> {
   // The export part never holds a slash, so `C:\app.js` is a module without one.
   const split = /^(.*):([^:/\\]*)$/.exec(spec);
   const modulePart = split === null ? spec : split[1]!;
@@ -261,12 +273,11 @@ async function loadApp(spec: string, cwd: string): Promise<GatewayApp | GatewayH
       throw new CommandError(`${expression} in ${JSON.stringify(modulePart)} threw: ${firstLine(error)}`);
     }
   }
-  const app = (value as Partial<GatewayHolder> | null)?.gatewayApp;
-  if (typeof value !== 'function' && typeof app !== 'function') {
-    throw new CommandError(`${expression} in ${JSON.stringify(modulePart)} gave ${describe(value)}, ` +
-      'not a gateway app (a function) or an object with a gatewayApp function');
+  if (recognize(value).kind === 'unknown') {
+    throw new CommandError(`${expression} in ${JSON.stringify(modulePart)} gave ${describe(value)}, not an app: ` +
+      'a gateway app, a node:http request listener, a fetch handler, or an object with gatewayApp or fetch');
   }
-  return value as GatewayApp | GatewayHolder;
+  return value;
 }
 
 /** proxyfix's own configuration errors carry a `code` like `ERR_PROXYFIX_OPTION_RANGE`. */
@@ -285,7 +296,8 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<Running
   try {
     const command = readCommand(argv, io);
     if (command === undefined) return undefined;
-    const loaded = command.inspect ? inspectApp() : await loadApp(command.app!, io.cwd);
+    const { interface: kind, ...serveOptions } = command.serveOptions as ServeOptions;
+    const loaded = command.inspect ? inspectApp() : await servedApp(await loadApp(command.app!, io.cwd), kind);
     let app: GatewayApp | GatewayHolder = loaded;
     if (command.inspect) {
       app = proxyFix(loaded as GatewayApp, { ...command.proxyFixOptions, trace: true });
@@ -294,7 +306,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<Running
       const inner: GatewayApp = typeof loaded === 'function' ? loaded : (env) => loaded.gatewayApp(env);
       app = proxyFix(inner, command.proxyFixOptions);
     }
-    return await serve(app, { ...command.serveOptions, accessLog: command.noAccessLog ? false : io.stdout, log: io.stderr });
+    return await serve(app, { ...serveOptions, accessLog: command.noAccessLog ? false : io.stdout, log: io.stderr });
   } catch (error) {
     if (error instanceof CommandError) throw error;
     // Bad options are the command's fault (2); an address in use or a failing worker is not (1).

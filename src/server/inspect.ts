@@ -13,9 +13,8 @@
  */
 import type { FieldTrace, ProxyFixTrace } from '../explain.js';
 import { configError, describe } from '../errors.js';
-import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, type Originals } from '../gateway.js';
+import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, type Originals, requestUrl, TRACE } from '../gateway.js';
 import { checkOptions } from '../middleware/compose.js';
-import { TRACE } from '../middleware/proxy-fix.js';
 
 export interface InspectOptions {
   /**
@@ -111,8 +110,7 @@ export function inspectEnv(env: GatewayEnv, redacted: ReadonlySet<string> = new 
 function fieldsOf(env: Pick<GatewayEnv, (typeof FIELDS)[number]>): InspectedFields {
   const fields = {} as InspectedFields;
   for (const field of FIELDS) fields[field] = env[field];
-  const authority = env.host || `${env.serverName}:${env.serverPort}`;
-  fields.url = `${env.scheme}://${authority}${env.scriptName}${env.pathInfo}${env.queryString ? `?${env.queryString}` : ''}`;
+  fields.url = requestUrl(env);
   return fields;
 }
 

@@ -13,7 +13,9 @@ import { lstat, unlink } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { checkAppOrHolder, toNodeListener, type NodeResponseInfo } from '../adapters/node.js';
+import type { FetchHandler } from '../adapters/fetch.js';
+import { type AppInterface, servedApp } from '../adapters/interface.js';
+import { toNodeListener, type NodeListener, type NodeResponseInfo } from '../adapters/node.js';
 import { configError, describe } from '../errors.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { checkOptions } from '../middleware/compose.js';
@@ -22,7 +24,21 @@ import { attachToPrimary, startPrimary, workerBinds } from './workers.js';
 /** Where log lines go: a writable stream, a function called with each line, or `false` for nowhere. */
 export type LogSink = false | ((line: string) => void) | { write(chunk: string): unknown };
 
+/**
+ * What `serve` serves: a gateway app or a holder of one, a node:http request listener (an Express or
+ * Connect app, Koa's `app.callback()`), a Koa app, a Fastify instance, a fetch handler, or an object
+ * with a `fetch` method (a Hono app).
+ */
+export type ServableApp = GatewayApp | GatewayHolder | NodeListener | FetchHandler | { fetch: FetchHandler } | object;
+
 export interface ServeOptions {
+  /**
+   * What kind of app is given. `auto` tells from its shape: an object with `fetch` is a fetch
+   * handler, a function of two or more arguments (or an Express, Connect, Koa or Fastify app) a
+   * node:http listener, any other function a gateway app. Name it for a one-argument fetch handler.
+   * @default "auto"
+   */
+  interface?: AppInterface;
   /**
    * Addresses to listen on: `"host:port"` (`"0.0.0.0:8000"`, `"[::1]:8000"`; port 0 picks a free
    * one) or `"unix:/path/to.sock"`. A stale socket file left by a killed server is replaced.
@@ -128,21 +144,23 @@ export interface ServeSettings {
 export type Bind = { host: string; port: number; text: string } | { path: string; text: string };
 
 const KNOWN_OPTIONS = new Set([
-  'bind', 'workers', 'keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'maxHeaderSize',
+  'interface', 'bind', 'workers', 'keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'maxHeaderSize',
   'maxConnections', 'drainTimeout', 'accessLog', 'log', 'restartDelay', 'maxRestartDelay',
 ]);
 
 /**
- * Serve a gateway app, or an object whose `gatewayApp` is read on every request, over HTTP/1.1.
+ * Serve an app over HTTP/1.1: a gateway app, or an object whose `gatewayApp` is read on every
+ * request, or any app a node user has (see `ServableApp` and the `interface` option).
  * Resolves once every address is listening (with workers: once every worker is).
  *
  * @example
  * const server = await serve(proxyFix(app, { xFor: 1, xProto: 1 }), { bind: ['127.0.0.1:8000', 'unix:/run/app.sock'] });
+ * await serve(proxyFix(fromNodeListener(expressApp), { xFor: 1 })); // or: serve(expressApp) for no fixing
  * process.once('SIGTERM', () => server.close().then(() => process.exit(0)));
  */
-export async function serve(appOrHolder: GatewayApp | GatewayHolder, options: ServeOptions = {}): Promise<RunningServer> {
-  checkAppOrHolder('app', appOrHolder);
+export async function serve(app: ServableApp, options: ServeOptions = {}): Promise<RunningServer> {
   const settings = checkServeOptions(options);
+  const appOrHolder = await servedApp(app, options.interface);
   if (settings.workers > 0 && cluster.isPrimary) return startPrimary(settings);
   const inWorker = settings.workers > 0;
   const running = await listenAll(appOrHolder, inWorker ? { ...settings, binds: workerBinds(settings) } : settings);

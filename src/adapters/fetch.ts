@@ -1,0 +1,231 @@
+/**
+ * fetch handlers <-> gateway, both ways: `toFetchHandler` serves a gateway app as a
+ * `(request: Request, ...rest) => Response` handler (Hono, Deno, Bun, Cloudflare-style runtimes),
+ * and `fromFetchHandler` turns such a handler into a gateway app, so the middlewares can wrap it.
+ *
+ * A `Request` carries no socket, so nothing in it says who connected: the socket peer comes from
+ * `getPeer`, and without one the peer is unknown (`""`), which no trust list trusts. On
+ * `@hono/node-server` the peer is found without configuration: it passes node's request as
+ * `incoming` in the handler's second argument, where Hono's own `getConnInfo` reads it too.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkGatewayApp, tagKind } from '../app-kind.js';
+import { configError, describe } from '../errors.js';
+import { type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
+import { defaultPort } from '../net/port.js';
+import { remember } from './fixed.js';
+import { NODE_REQUEST, NODE_RESPONSE, presentToNode } from './node.js';
+
+/** A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. */
+export type FetchHandler = (request: Request, ...rest: any[]) => Response | Promise<Response>;
+
+/** Who connected, in the shape of Hono's `ConnInfo`. */
+export interface PeerInfo {
+  remote: {
+    /** The socket peer's address, without brackets; absent when unknown. */
+    address?: string | undefined;
+    port?: number | string | undefined;
+  };
+}
+
+/** Finds the socket peer of a request, from the request and the handler's other arguments. */
+export type GetPeer = (request: Request, ...rest: any[]) => PeerInfo | undefined;
+
+export interface FetchHandlerOptions {
+  /**
+   * The socket peer of each request, which trust decisions start from. On Deno:
+   * `(req, info) => ({ remote: { address: info.remoteAddr.hostname, port: info.remoteAddr.port } })`;
+   * on Bun: `(req, server) => ({ remote: server.requestIP(req) ?? {} })`.
+   * @default on `@hono/node-server`, node's socket peer; elsewhere unknown
+   */
+  getPeer?: GetPeer;
+  /**
+   * Called when the app throws or returns something that is not a response; the client gets a 500.
+   * @default writes the error's stack to `process.stderr`
+   */
+  onError?: (error: unknown, env: GatewayEnv) => void;
+}
+
+/** `env.ext[FETCH_REQUEST]`: the `Request` an env was built from, when `toFetchHandler` built it. */
+export const FETCH_REQUEST = 'fetch.request';
+/** `env.ext[FETCH_ARGS]`: the handler's arguments after the request (a runtime's bindings, context). */
+export const FETCH_ARGS = 'fetch.args';
+
+/** Set on the response of a `fromFetchHandler` app: the handler's own `Response`, to pass on as it is. */
+const FETCH_RESPONSE = Symbol('proxyfix.fetch.response');
+interface PassedResponse extends GatewayResponse {
+  [FETCH_RESPONSE]: Response;
+}
+
+/** `@hono/node-server` passes `{ incoming, outgoing }` (or `{ server: { incoming, outgoing } }`). */
+interface NodeBindings {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+}
+
+function nodeBindings(rest: readonly unknown[]): NodeBindings | undefined {
+  const first = rest[0] as { server?: Partial<NodeBindings>; incoming?: unknown } | undefined;
+  const bindings = (first?.server ?? first) as Partial<NodeBindings> | undefined;
+  return typeof bindings?.incoming?.socket === 'object' ? bindings as NodeBindings : undefined;
+}
+
+const nodeServerPeer: GetPeer = (_request, ...rest) => {
+  const socket = nodeBindings(rest)?.incoming.socket;
+  return socket === undefined ? undefined : { remote: { address: socket.remoteAddress, port: socket.remotePort } };
+};
+
+/**
+ * Build the gateway env for a fetch `Request`. The scheme and path come from its URL; the host from
+ * its Host header, or the URL's when it has none.
+ */
+export function requestToEnv(request: Request, rest: readonly unknown[], getPeer: GetPeer = nodeServerPeer): GatewayEnv {
+  const url = new URL(request.url);
+  const scheme = url.protocol.slice(0, -1);
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  request.headers.forEach((value, name) => { headers[name] = value; });
+  const host = headers.host ?? url.host;
+  const split = splitHostHeader(host);
+  const peer = getPeer(request, ...rest)?.remote;
+  const body = request.body as unknown as AsyncIterable<Uint8Array> | null;
+  return {
+    method: request.method,
+    scheme,
+    host,
+    serverName: split.name,
+    serverPort: split.port || defaultPort(scheme),
+    scriptName: '',
+    pathInfo: url.pathname,
+    queryString: url.search.slice(1),
+    remoteAddr: peer?.address ?? '',
+    remotePort: peer?.port === undefined ? '' : String(peer.port),
+    headers,
+    body: body ?? EMPTY,
+    ext: { [FETCH_REQUEST]: request, [FETCH_ARGS]: rest },
+  };
+}
+
+const EMPTY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
+
+/** `ReadableStream.from` (node 20.6+), which node 20's types lack: pulls the source as it is read. */
+const streamFrom = (ReadableStream as unknown as { from(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> }).from.bind(ReadableStream);
+
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** A gateway response as a fetch `Response`; a body that is an async iterable streams. */
+export function toFetchResponse(response: GatewayResponse): Response {
+  if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
+    throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }`);
+  }
+  const passed = (response as Partial<PassedResponse>)[FETCH_RESPONSE];
+  if (passed !== undefined) return passed;
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(response.headers ?? {})) {
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else headers.set(name, value);
+  }
+  const body = response.body;
+  const sent = body === undefined || NULL_BODY.has(response.status) ? null
+    : typeof body === 'string' || body instanceof Uint8Array ? body
+    : streamFrom(body);
+  return new Response(sent as BodyInit | null, { status: response.status, headers });
+}
+
+function writeStack(error: unknown): void {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+}
+
+/**
+ * A fetch handler that serves a gateway app. The app's errors become a 500 and go to `onError`.
+ *
+ * @example
+ * export default { fetch: toFetchHandler(proxyFix(app, { xFor: 1 }), { getPeer }) };
+ */
+export function toFetchHandler(app: GatewayApp, options: FetchHandlerOptions = {}): FetchHandler {
+  checkGatewayApp('app', app);
+  const getPeer = options.getPeer ?? nodeServerPeer;
+  if (typeof getPeer !== 'function') {
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'getPeer', `must be a function (request, ...rest) => { remote: { address, port } }, got ${describe(getPeer)}`);
+  }
+  const onError = options.onError ?? writeStack;
+  return tagKind(async function gatewayFetch(request: Request, ...rest: unknown[]): Promise<Response> {
+    const env = requestToEnv(request, rest, getPeer);
+    try {
+      return toFetchResponse(await app(env));
+    } catch (error) {
+      onError(error, env);
+      return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    }
+  }, 'fetch');
+}
+
+/**
+ * The `Request` a fetch handler sees for `env`: its URL is the one the client asked for (scheme,
+ * host, port and prefix as fixed), its headers the env's, less the spent forwarding headers.
+ */
+function envToRequest(env: GatewayEnv): Request {
+  const headers = new Headers();
+  for (const name in env.headers) {
+    if (name !== 'host' && shownToApp(env, name)) headers.set(name, env.headers[name]!);
+  }
+  if (env.host !== '') headers.set('host', env.host);
+  const original = env.ext[FETCH_REQUEST] as Request | undefined;
+  const hasBody = env.method !== 'GET' && env.method !== 'HEAD';
+  const init: RequestInit & { duplex?: 'half' } = { method: env.method, headers };
+  if (hasBody) {
+    init.body = (original?.body ?? streamFrom(env.body)) as BodyInit;
+    init.duplex = 'half';
+  }
+  if (original !== undefined) init.signal = original.signal;
+  return new Request(requestUrl(env), init);
+}
+
+/** A gateway response that carries a fetch `Response` on to a node:http response. */
+function toGatewayResponse(response: Response): GatewayResponse {
+  const headers: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  return {
+    status: response.status,
+    headers,
+    ...(response.body === null ? {} : { body: response.body as unknown as AsyncIterable<Uint8Array> }),
+  };
+}
+
+/**
+ * A gateway app that calls a fetch handler with a `Request` built from the env: `request.url` is the
+ * public URL, prefix included, and `fixedOf(request)` gives every fixed field. The handler's other
+ * arguments are passed on; on `@hono/node-server`, node's request in them reports the fixed client
+ * address, so Hono's `getConnInfo(c).remote.address` is the client's. Bodies stream both ways.
+ *
+ * @example
+ * serve({ fetch: toFetchHandler(proxyFix(fromFetchHandler(app.fetch), { xFor: 1 })) }); // @hono/node-server
+ */
+export function fromFetchHandler(handler: FetchHandler): GatewayApp {
+  if (typeof handler !== 'function') {
+    throw new TypeError(`\`handler\` must be a fetch handler (a function from Request to Response), got ${describe(handler)}` +
+      (typeof (handler as { fetch?: unknown } | null)?.fetch === 'function' ? ': pass its fetch method, bound to it' : ''));
+  }
+  return tagKind(async function fetchHandlerApp(env: GatewayEnv): Promise<GatewayResponse> {
+    const request = envToRequest(env);
+    remember(request, env);
+    let rest = (env.ext[FETCH_ARGS] as unknown[] | undefined) ?? [];
+    const fromNode = env.ext[NODE_REQUEST] as IncomingMessage | undefined;
+    if (fromNode !== undefined) {
+      // Served by toNodeListener: give the handler the bindings @hono/node-server would.
+      presentToNode(fromNode, env);
+      rest = [{ incoming: fromNode, outgoing: env.ext[NODE_RESPONSE] }];
+    } else {
+      const bindings = nodeBindings(rest);
+      if (bindings !== undefined) presentToNode(bindings.incoming, env);
+    }
+    const response = await handler(request, ...rest);
+    if (typeof (response as Partial<Response> | null)?.headers?.get !== 'function') {
+      throw new TypeError(`the fetch handler returned ${describe(response)}, not a Response`);
+    }
+    if (env.ext[FETCH_REQUEST] !== undefined) return { status: response.status, [FETCH_RESPONSE]: response } as PassedResponse;
+    return toGatewayResponse(response);
+  }, 'gateway');
+}
