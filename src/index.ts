@@ -28,15 +28,17 @@ export {
   fromNodeListener,
   toGatewayEnv,
   toNodeListener,
+  toNodeMiddleware,
   writeGatewayResponse,
   type NodeListener,
+  type NodeMiddleware,
   type NodeListenerOptions,
   type NodeResponseInfo,
 } from './adapters/node.js';
 export { fromFetchHandler, toFetchHandler, type FetchHandler, type FetchHandlerOptions, type GetPeer, type PeerInfo } from './adapters/fetch.js';
 export { fromUpgradeListener, toUpgradeListener, type UpgradeListener, type UpgradeListenerOptions } from './adapters/upgrade.js';
 export { fixedOf, type FixedRequest } from './adapters/fixed.js';
-export { proxyFixNode, proxyFixUpgrade } from './node.js';
+export { proxyFixExpress, proxyFixNode, proxyFixUpgrade } from './node.js';
 export { proxyFixFetch, type ProxyFixFetchOptions } from './fetch.js';
 export type { AppInterface } from './adapters/interface.js';
 export { serve, type LogSink, type RunningServer, type ServableApp, type ServeOptions } from './server/serve.js';

@@ -7,7 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { proxyFix, type ProxyFixOptions } from './middleware/proxy-fix.js';
-import { fromNodeListener, toNodeListener, type NodeListener } from './adapters/node.js';
+import { configError } from './errors.js';
+import { fromNodeListener, toNodeListener, toNodeMiddleware, type NodeListener, type NodeMiddleware } from './adapters/node.js';
 import { fromUpgradeListener, toUpgradeListener, type UpgradeListener } from './adapters/upgrade.js';
 
 export {
@@ -15,10 +16,13 @@ export {
   presentToNode,
   toGatewayEnv,
   toNodeListener,
+  toNodeMiddleware,
   writeGatewayResponse,
+  NODE_NEXT,
   NODE_REQUEST,
   NODE_RESPONSE,
   type NodeListener,
+  type NodeMiddleware,
   type NodeListenerOptions,
   type NodeResponseInfo,
 } from './adapters/node.js';
@@ -51,4 +55,23 @@ export function proxyFixNode(listener: NodeListener, options?: ProxyFixOptions):
  */
 export function proxyFixUpgrade(listener: UpgradeListener, options?: ProxyFixOptions): UpgradeListener {
   return toUpgradeListener(proxyFix(fromUpgradeListener(listener), options));
+}
+
+/**
+ * The same fix as an Express (or Connect) middleware, for `app.use` where the server is not yours to
+ * create. Register it first: middlewares before it see the proxy. Express's `req.ip`, `req.ips`,
+ * `req.protocol`, `req.secure`, `req.host`, `req.hostname` and `req.subdomains` are then the client's.
+ * `xPrefix` is refused: Express sets `req.baseUrl` again after every middleware, so use
+ * `proxyFixNode` for a prefix.
+ *
+ * @example
+ * app.use(proxyFixExpress({ xFor: 1, xProto: 1, xHost: 1, trusted: ['loopback'] }));
+ */
+export function proxyFixExpress(options: ProxyFixOptions = {}): NodeMiddleware {
+  if (typeof options === 'object' && options !== null && options.xPrefix !== undefined && options.xPrefix !== 0) {
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', 'xPrefix',
+      'cannot reach Express from app.use: it sets req.baseUrl again after every middleware; ' +
+      'use http.createServer(proxyFixNode(app, options)) for a prefix');
+  }
+  return toNodeMiddleware(proxyFix(options));
 }

@@ -23,6 +23,7 @@ t.same(Object.keys(proxyfix).sort(), [
   'lintResponse',
   'originalValue',
   'proxyFix',
+  'proxyFixExpress',
   'proxyFixFetch',
   'proxyFixNode',
   'proxyFixUpgrade',
@@ -32,7 +33,40 @@ t.same(Object.keys(proxyfix).sort(), [
   'toFetchHandler',
   'toGatewayEnv',
   'toNodeListener',
+  'toNodeMiddleware',
   'toUpgradeListener',
   'trustGate',
   'writeGatewayResponse',
 ]);
+
+// The subpath entries: what `proxyfix/node` and `proxyfix/fetch` users import.
+const node = await import('../src/node.js');
+t.same(Object.keys(node).sort(), [
+  'NODE_NEXT',
+  'NODE_REQUEST',
+  'NODE_RESPONSE',
+  'UPGRADE',
+  'fixedOf',
+  'fromNodeListener',
+  'fromUpgradeListener',
+  'presentToNode',
+  'proxyFixExpress',
+  'proxyFixNode',
+  'proxyFixUpgrade',
+  'toGatewayEnv',
+  'toNodeListener',
+  'toNodeMiddleware',
+  'toUpgradeListener',
+  'writeGatewayResponse',
+], 'proxyfix/node');
+const fetchEntry = await import('../src/fetch.js');
+t.same(Object.keys(fetchEntry).sort(), [
+  'FETCH_ARGS',
+  'FETCH_REQUEST',
+  'fixedOf',
+  'fromFetchHandler',
+  'proxyFixFetch',
+  'requestToEnv',
+  'toFetchHandler',
+  'toFetchResponse',
+], 'proxyfix/fetch');

@@ -17,7 +17,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { checkGatewayApp, checkNodeListener, recognize, tagKind } from '../app-kind.js';
 import { describe } from '../errors.js';
 import {
-  type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, shownToApp, splitHostHeader,
+  type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
 import { remember } from './fixed.js';
 import { defaultPort } from '../net/port.js';
@@ -26,6 +26,8 @@ import { defaultPort } from '../net/port.js';
 export const NODE_REQUEST = 'node.request';
 /** `env.ext[NODE_RESPONSE]`: the node:http response that request is answered on. */
 export const NODE_RESPONSE = 'node.response';
+/** `env.ext[NODE_NEXT]`: the `next` of a connect-style middleware, when `toNodeMiddleware` built the env. */
+export const NODE_NEXT = 'node.next';
 
 /** What a request listener hands to `onResponse` once a request is over. */
 export interface NodeResponseInfo {
@@ -384,4 +386,39 @@ export function fromNodeListener(listener: NodeListener): GatewayApp {
     await finished(res);
     return written(res.statusCode);
   }, 'gateway');
+}
+
+/** A connect-style middleware, as Express and Connect take it in `app.use`. */
+export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** The gateway app at the bottom of a `toNodeMiddleware` stack: the framework's next middleware. */
+function passOn(env: GatewayEnv): GatewayResponse {
+  const next = env.ext[NODE_NEXT] as (error?: unknown) => void;
+  presentToNode(env.ext[NODE_REQUEST] as IncomingMessage, env);
+  next();
+  return written(0);
+}
+
+/**
+ * A connect-style middleware (`app.use(...)` in Express and Connect) that runs gateway middlewares
+ * on each request, then passes the request on to the framework's next middleware, made to say what
+ * the env says (see `presentToNode`). A gateway middleware that answers itself (a refused host) is
+ * written, and `next` is not called; an error goes to `next(error)`.
+ *
+ * It must come first: middlewares registered before it see the proxy. And Express sets `req.baseUrl`
+ * again after every middleware, so a prefix cannot reach it this way; `proxyFixNode` can.
+ *
+ * @example
+ * app.use(toNodeMiddleware(proxyFix({ xFor: 1, xProto: 1 })));
+ */
+export function toNodeMiddleware(middleware: Middleware): NodeMiddleware {
+  const app = middleware(passOn);
+  checkGatewayApp('middleware', app);
+  return tagKind(function gatewayMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) {
+    const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res, [NODE_NEXT]: next });
+    (async () => {
+      const response = await app(env);
+      if (!wasWritten(response)) await writeGatewayResponse(res, response);
+    })().catch(next);
+  }, 'node');
 }
