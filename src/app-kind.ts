@@ -53,6 +53,15 @@ export function recognize(value: unknown): Recognized {
   return { kind: 'unknown', what: describe(value) };
 }
 
+/**
+ * Whether an object is an app of some kind rather than a factory's options: `proxyFix(honoApp)` must
+ * say "wrap it", not "`fetch` is not a proxyFix option".
+ */
+export function isAppObject(value: unknown): boolean {
+  const kind = recognize(value).kind;
+  return typeof value === 'object' && kind !== 'unknown';
+}
+
 /** The adapter to use for each kind that is not a gateway app, as the end of a sentence. */
 const ADVICE: Record<Exclude<Recognized['kind'], 'gateway' | 'holder' | 'unknown'>, string> = {
   node: 'wrap it with fromNodeListener(listener), or use proxyFixNode(listener, options) from "proxyfix/node"',
@@ -70,9 +79,11 @@ export function checkGatewayApp(option: string, value: unknown, holders = false)
   const seen = recognize(value);
   if (seen.kind === 'gateway' || (holders && seen.kind === 'holder')) return;
   const wanted = holders ? 'a gateway app (a function) or an object with a gatewayApp function' : 'a gateway app (a function)';
-  if (seen.kind === 'unknown' || seen.kind === 'holder') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option, `must be ${wanted}, got ${seen.what}`);
+  if (seen.kind === 'holder') {
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
+      `must be ${wanted}, got ${seen.what}: wrap the app it holds, holder.gatewayApp = proxyFix(holder.gatewayApp, options)`);
   }
+  if (seen.kind === 'unknown') throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option, `must be ${wanted}, got ${seen.what}`);
   throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
     `must be ${wanted}, got ${seen.what}: ${ADVICE[seen.kind]}`);
 }

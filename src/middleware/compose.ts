@@ -13,7 +13,7 @@
  * `Middleware` for `compose`. Both forms build the same thing.
  */
 import type { GatewayApp, Middleware } from '../gateway.js';
-import { checkGatewayApp } from '../app-kind.js';
+import { checkGatewayApp, isAppObject } from '../app-kind.js';
 import { configError, describe } from '../errors.js';
 
 export type { Middleware };
@@ -70,8 +70,8 @@ export function bothForms<Options>(
   options: unknown,
 ): GatewayApp | Middleware {
   if (typeof appOrOptions === 'function') return build(options as Options)(appOrOptions as GatewayApp);
-  // `factory(notAnApp, options)` is a mistake, not the one-argument form.
-  if (options !== undefined) checkApp(appOrOptions);
+  // `factory(notAnApp, options)` is a mistake, not the one-argument form; so is `factory(honoApp)`.
+  if (options !== undefined || isAppObject(appOrOptions)) checkApp(appOrOptions);
   const middleware = build(appOrOptions as Options);
   return (app: GatewayApp) => {
     checkApp(app);

@@ -16,6 +16,7 @@
  */
 import type { FieldOutcome, FieldTrace, ForwardedField, HopTrace, ProxyFixTrace } from '../explain.js';
 import { FIXED, type FixedField, type GatewayApp, type GatewayEnv, type Middleware, originalValue, setField, splitHostHeader, TRACE } from '../gateway.js';
+import { isAppObject } from '../app-kind.js';
 import { checkCount, configError } from '../errors.js';
 import { checkApp, checkBoolean, checkOptions } from './compose.js';
 import { parseAddress, type ReportedAddress } from '../net/address.js';
@@ -480,7 +481,7 @@ function settle(trace: FieldTrace, outcome: FieldOutcome, detail: string): void 
 export function proxyFix(app: GatewayApp, options?: ProxyFixOptions): GatewayApp;
 export function proxyFix(options: ProxyFixOptions): Middleware;
 export function proxyFix(app: GatewayApp | ProxyFixOptions, options: ProxyFixOptions = {}): GatewayApp | Middleware {
-  if (typeof app === 'object' && app !== null && !Array.isArray(app)) {
+  if (typeof app === 'object' && app !== null && !Array.isArray(app) && !isAppObject(app)) {
     const fixer = compileProxyFix(app);
     return (inner: GatewayApp) => fixedApp(inner, fixer, app);
   }
