@@ -6,6 +6,7 @@
  */
 import t from 'tap';
 import { needProxy, runSamples, type Client, type SampleSpec } from './fixtures/proxies.js';
+import { WEBSOCKET_SAMPLE } from './fixtures/websocket.js';
 import {
   forwardedChecks, prefixChecks, realipAppending, realipChecks, tlsRedirect, twoTierChecks, unixSocketChecks, upstreamChecks,
 } from './fixtures/proxy-shapes.js';
@@ -86,6 +87,7 @@ const SAMPLES: SampleSpec[] = [
       await t.test('why the sample does not append', (t) => realipAppending(t, binary!));
     },
   },
+  WEBSOCKET_SAMPLE,
 ];
 
 const binary = await needProxy(t, 'nginx');

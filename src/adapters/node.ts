@@ -210,13 +210,14 @@ export function checkAppOrHolder(option: string, appOrHolder: unknown): asserts 
   checkGatewayApp(option, appOrHolder, true);
 }
 
-const TWO_HOSTS: GatewayResponse = {
+/** The answer to a request with two Host lines (RFC 9112 3.2), before any app sees it. */
+export const TWO_HOSTS: GatewayResponse = {
   status: 400,
   headers: { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' },
   body: 'Bad Request: more than one Host header\n',
 };
 
-function hostLines(req: IncomingMessage): number {
+export function hostLines(req: IncomingMessage): number {
   let count = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') count++;
   return count;

@@ -7,10 +7,10 @@
  */
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { checkGatewayApp, tagKind } from '../app-kind.js';
-import { describe } from '../errors.js';
+import { checkGatewayApp, recognize, tagKind } from '../app-kind.js';
+import { configError, describe } from '../errors.js';
 import type { GatewayApp, GatewayEnv, GatewayResponse } from '../gateway.js';
-import { NODE_REQUEST, presentToNode, toGatewayEnv, wasWritten, written } from './node.js';
+import { hostLines, NODE_REQUEST, presentToNode, toGatewayEnv, TWO_HOSTS, wasWritten, written } from './node.js';
 
 /** What node's `upgrade` event passes: the request, its socket, and the first bytes after the head. */
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -25,6 +25,8 @@ export interface UpgradeListenerOptions {
    */
   onError?: (error: unknown, env: GatewayEnv) => void;
 }
+
+function ignore(): void {}
 
 function writeStack(error: unknown): void {
   process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
@@ -52,7 +54,14 @@ async function refuse(socket: Duplex, response: GatewayResponse): Promise<void> 
     return;
   }
   socket.write(`${head}\r\n`);
-  if (body !== undefined) for await (const chunk of body) socket.write(chunk);
+  try {
+    if (body !== undefined) for await (const chunk of body) socket.write(chunk);
+  } catch (error) {
+    // The head is out: a 500 written now would land inside this body. Cutting the connection is
+    // the only way left to say it failed.
+    socket.destroy();
+    throw error;
+  }
   socket.end();
 }
 
@@ -65,17 +74,31 @@ async function refuse(socket: Duplex, response: GatewayResponse): Promise<void> 
  * server.on('upgrade', toUpgradeListener(proxyFix(fromUpgradeListener(upgrade), { xFor: 1, xProto: 1 })));
  */
 export function toUpgradeListener(app: GatewayApp, options: UpgradeListenerOptions = {}): UpgradeListener {
+  const seen = recognize(app);
+  if (seen.kind === 'node') {
+    // An upgrade listener (req, socket, head) looks like a request listener, the usual mistake
+    // here; the advice for request listeners (fromNodeListener) would be wrong for it.
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${seen.what}: ` +
+      'wrap an upgrade listener with fromUpgradeListener(listener), or use proxyFixUpgrade(listener, options) from "proxyfix/node"');
+  }
   checkGatewayApp('app', app);
   const onError = options.onError ?? writeStack;
   return function gatewayUpgrade(req, socket, head) {
     const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [UPGRADE]: { socket, head } });
     env.scheme = env.scheme === 'https' ? 'wss' : 'ws';
+    // node takes its own error listener off an upgraded socket, and an 'error' with no listener
+    // is an uncaught exception: a client resetting the connection while the app runs (or while a
+    // refusal is written) would take the whole server down. The socket closes itself on error.
+    socket.on('error', ignore);
     (async () => {
-      const response = await app(env);
+      // Two Host lines are refused here as toNodeListener refuses them: two readers, two hosts.
+      const response = hostLines(req) > 1 ? TWO_HOSTS : await app(env);
       if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
         throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }`);
       }
-      if (!wasWritten(response)) await refuse(socket, response);
+      // Handed over: the upgrade handler owns the socket and its errors now (ws adds its own listener).
+      if (wasWritten(response)) socket.off('error', ignore);
+      else await refuse(socket, response);
     })().catch((error: unknown) => {
       onError(error, env);
       if (socket.writable) socket.end('HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
