@@ -109,7 +109,7 @@ const EMPTY: AsyncIterable<Uint8Array> = { async *[Symbol.asyncIterator]() {} };
 /** `ReadableStream.from` (node 20.6+), which node 20's types lack: pulls the source as it is read. */
 const streamFrom = (ReadableStream as unknown as { from(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> }).from.bind(ReadableStream);
 
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const NULL_BODY = new Set([204, 205, 304]);
 
 /** A gateway response as a fetch `Response`; a body that is an async iterable streams. */
 export function toFetchResponse(response: GatewayResponse): Response {

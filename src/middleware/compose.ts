@@ -69,7 +69,10 @@ export function bothForms<Options>(
   appOrOptions: unknown,
   options: unknown,
 ): GatewayApp | Middleware {
-  if (typeof appOrOptions === 'function') return build(options as Options)(appOrOptions as GatewayApp);
+  if (typeof appOrOptions === 'function') {
+    checkApp(appOrOptions);
+    return build(options as Options)(appOrOptions);
+  }
   // `factory(notAnApp, options)` is a mistake, not the one-argument form; so is `factory(honoApp)`.
   if (options !== undefined || isAppObject(appOrOptions)) checkApp(appOrOptions);
   const middleware = build(appOrOptions as Options);
