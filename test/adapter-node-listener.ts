@@ -15,7 +15,7 @@ import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
 import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
 import { proxyFixExpress } from '../src/node.js';
-import { request, type Answer } from './fixtures/http-client.js';
+import { rawExchange, request, type Answer } from './fixtures/http-client.js';
 
 async function start(t: Test, listener: http.RequestListener): Promise<{ port: number }> {
   const server = http.createServer(listener);
@@ -220,4 +220,17 @@ t.test('presentToNode on its own: for adapter authors', async (t) => {
   const seen = json(await request(target));
   t.match(seen, { remoteAddress: '198.51.100.1', host: null, encrypted: null }, 'an env without a Host removes it');
   t.notOk('remotePort' in seen, 'an unknown port reads as undefined');
+
+  // A peer with no address (a Unix socket) and a wss upgrade scheme; a request with no Host at all.
+  let view: { address?: string; family?: string; encrypted?: boolean; host?: string } = {};
+  const other = await start(t, (req, res) => {
+    presentToNode(req, createEnv({ remoteAddr: '', scheme: 'wss', host: '', headers: {} }));
+    const socket = req.socket as Socket & { encrypted?: boolean };
+    view = { address: socket.remoteAddress, family: socket.remoteFamily, encrypted: socket.encrypted, host: req.headers.host };
+    res.end();
+  });
+  const answer = await rawExchange(other, ['GET / HTTP/1.0\r\n\r\n']);
+  t.match(answer.data, /^HTTP\/1.1 200/);
+  t.strictSame(view, { address: undefined, family: undefined, encrypted: true, host: undefined },
+    'no address, no family; wss reads as encrypted; no Host stays none');
 });
