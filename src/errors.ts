@@ -51,3 +51,8 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   return Array.isArray(value) ? 'an array' : `an ${typeof value}`;
 }
+
+/** What an adapter does with an app's error when it is given no `onError`: the stack to stderr. */
+export function writeStack(error: unknown): void {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+}

@@ -5,6 +5,7 @@
  * function from an environment to a response. Every middleware is written once against this, and
  * the adapters translate node:http and fetch handlers to and from it.
  */
+import { describe } from './errors.js';
 
 export interface GatewayEnv {
   /** Request method, upper case as sent: `"GET"`. */
@@ -250,6 +251,22 @@ export function lintEnv(env: unknown): string[] {
   if (typeof body?.[Symbol.asyncIterator] !== 'function') problems.push('body is not an async iterable');
   if (typeof e.ext !== 'object' || e.ext === null) problems.push('ext is not an object');
   return problems;
+}
+
+/**
+ * Throw the error every adapter gives when an app returns something that is not a response, naming
+ * the usual causes: a factory that was not called (`module:createApp` for `module:createApp()`),
+ * and a fetch handler served as a gateway app (it returns a WHATWG `Response`).
+ */
+export function checkResponse(response: unknown): asserts response is GatewayResponse {
+  if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
+    throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }` +
+      (typeof response === 'function' ? '; is it a factory that should have been called?' : ''));
+  }
+  if (typeof (response as { headers?: { get?: unknown } }).headers?.get === 'function') {
+    throw new TypeError('the app returned a fetch Response: it is a fetch handler, not a gateway app; ' +
+      'wrap it with fromFetchHandler(handler), or serve it with --interface fetch');
+  }
 }
 
 /** Every way `response` breaks the contract; an empty list means it is sound. */

@@ -10,8 +10,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkGatewayApp, tagKind } from '../app-kind.js';
-import { configError, describe } from '../errors.js';
-import { type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
+import { configError, describe, writeStack } from '../errors.js';
+import { checkResponse, type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
 import { defaultPort } from '../net/port.js';
 import { remember } from './fixed.js';
 import { NODE_REQUEST, NODE_RESPONSE, presentToNode } from './node.js';
@@ -113,9 +113,7 @@ const NULL_BODY = new Set([204, 205, 304]);
 
 /** A gateway response as a fetch `Response`; a body that is an async iterable streams. */
 export function toFetchResponse(response: GatewayResponse): Response {
-  if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
-    throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }`);
-  }
+  checkResponse(response);
   const passed = (response as Partial<PassedResponse>)[FETCH_RESPONSE];
   if (passed !== undefined) return passed;
   const headers = new Headers();
@@ -130,9 +128,6 @@ export function toFetchResponse(response: GatewayResponse): Response {
   return new Response(sent as BodyInit | null, { status: response.status, headers });
 }
 
-function writeStack(error: unknown): void {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-}
 
 /**
  * A fetch handler that serves a gateway app. The app's errors become a 500 and go to `onError`.
@@ -205,7 +200,8 @@ function toGatewayResponse(response: Response): GatewayResponse {
  */
 export function fromFetchHandler(handler: FetchHandler): GatewayApp {
   if (typeof handler !== 'function') {
-    throw new TypeError(`\`handler\` must be a fetch handler (a function from Request to Response), got ${describe(handler)}` +
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'handler',
+      `must be a fetch handler (a function from Request to Response), got ${describe(handler)}` +
       (typeof (handler as { fetch?: unknown } | null)?.fetch === 'function' ? ': pass its fetch method, bound to it' : ''));
   }
   return tagKind(async function fetchHandlerApp(env: GatewayEnv): Promise<GatewayResponse> {

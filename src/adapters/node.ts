@@ -15,9 +15,9 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { finished, pipeline } from 'node:stream/promises';
 import { checkGatewayApp, checkNodeListener, recognize, tagKind } from '../app-kind.js';
-import { describe } from '../errors.js';
+import { describe, writeStack } from '../errors.js';
 import {
-  type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
+  checkResponse, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
 import { remember } from './fixed.js';
 import { defaultPort } from '../net/port.js';
@@ -146,15 +146,7 @@ function sendsBody(status: number): boolean {
  * const bytes = await writeGatewayResponse(res, { status: 200, body: 'ok' });
  */
 export async function writeGatewayResponse(res: ServerResponse, response: GatewayResponse): Promise<number> {
-  if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
-    throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }` +
-      // The usual cause: `module:createApp` where `module:createApp()` was meant.
-      (typeof response === 'function' ? '; is it a factory that should have been called?' : ''));
-  }
-  if (isFetchResponse(response)) {
-    throw new TypeError('the app returned a fetch Response: it is a fetch handler, not a gateway app; ' +
-      'wrap it with fromFetchHandler(handler), or serve it with --interface fetch');
-  }
+  checkResponse(response);
   const { status, headers, body } = response;
   for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
   const withBody = sendsBody(status);
@@ -192,11 +184,6 @@ export async function writeGatewayResponse(res: ServerResponse, response: Gatewa
   return bytes;
 }
 
-/** A WHATWG `Response` where a gateway response was expected: its `headers` has a `get` method. */
-function isFetchResponse(response: object): boolean {
-  return typeof (response as { headers?: { get?: unknown } }).headers?.get === 'function';
-}
-
 /** The app of `appOrHolder` for this request: a holder's `gatewayApp` is read every time. */
 function appOf(appOrHolder: GatewayApp | GatewayHolder): GatewayApp {
   if (typeof appOrHolder === 'function') return appOrHolder;
@@ -223,9 +210,6 @@ export function hostLines(req: IncomingMessage): number {
   return count;
 }
 
-function writeStack(error: unknown): void {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-}
 
 /** A client that closed the connection before the response was complete. */
 function clientLeft(error: unknown): boolean {

@@ -8,8 +8,8 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { checkGatewayApp, recognize, tagKind } from '../app-kind.js';
-import { configError, describe } from '../errors.js';
-import type { GatewayApp, GatewayEnv, GatewayResponse } from '../gateway.js';
+import { configError, describe, writeStack } from '../errors.js';
+import { checkResponse, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../gateway.js';
 import { hostLines, NODE_REQUEST, presentToNode, toGatewayEnv, TWO_HOSTS, wasWritten, written } from './node.js';
 
 /** What node's `upgrade` event passes: the request, its socket, and the first bytes after the head. */
@@ -28,9 +28,6 @@ export interface UpgradeListenerOptions {
 
 function ignore(): void {}
 
-function writeStack(error: unknown): void {
-  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-}
 
 /**
  * Answer an upgrade request with a plain HTTP response (a middleware refused it: a host not
@@ -93,9 +90,7 @@ export function toUpgradeListener(app: GatewayApp, options: UpgradeListenerOptio
     (async () => {
       // Two Host lines are refused here as toNodeListener refuses them: two readers, two hosts.
       const response = hostLines(req) > 1 ? TWO_HOSTS : await app(env);
-      if (typeof (response as Partial<GatewayResponse> | null)?.status !== 'number') {
-        throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }`);
-      }
+      checkResponse(response);
       // Handed over: the upgrade handler owns the socket and its errors now (ws adds its own listener).
       if (wasWritten(response)) socket.off('error', ignore);
       else await refuse(socket, response);
@@ -118,7 +113,7 @@ export function toUpgradeListener(app: GatewayApp, options: UpgradeListenerOptio
  */
 export function fromUpgradeListener(listener: UpgradeListener): GatewayApp {
   if (typeof listener !== 'function') {
-    throw new TypeError(`\`listener\` must be an upgrade listener (req, socket, head), got ${describe(listener)}`);
+    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'listener', `must be an upgrade listener (req, socket, head), got ${describe(listener)}`);
   }
   return tagKind(function upgradeListenerApp(env: GatewayEnv): GatewayResponse {
     const upgrade = env.ext[UPGRADE] as { socket: Duplex; head: Buffer } | undefined;
