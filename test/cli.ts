@@ -10,9 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
-import { CommandError, runCommand } from '../src/server/command.js';
 import type { RunningServer } from '../src/server/serve.js';
 import { cli, root, run, Running } from './fixtures/child.js';
+import { command } from './fixtures/command.js';
 import { request, sleep } from './fixtures/http-client.js';
 
 // Every child process loads the TypeScript loader anew, 1-2 s each.
@@ -20,31 +20,7 @@ t.setTimeout(240_000);
 
 const apps = 'test/fixtures/apps.ts';
 
-interface Outcome {
-  server: RunningServer | undefined;
-  error: CommandError | undefined;
-  stdout: string;
-  stderr: string;
-}
 
-/** Run the command line in this process; a server it starts is closed when the test ends. */
-async function command(t: Test, argv: string[], env: Record<string, string> = {}): Promise<Outcome> {
-  const outcome: Outcome = { server: undefined, error: undefined, stdout: '', stderr: '' };
-  const io = {
-    env, cwd: root,
-    stdout: { write: (chunk: string) => { outcome.stdout += chunk; } },
-    stderr: { write: (chunk: string) => { outcome.stderr += chunk; } },
-  };
-  try {
-    outcome.server = await runCommand(argv, io);
-  } catch (error) {
-    t.type(error, CommandError, 'only CommandErrors come out');
-    outcome.error = error as CommandError;
-  }
-  const server = outcome.server;
-  if (server !== undefined) t.teardown(() => server.close());
-  return outcome;
-}
 
 function portOf(server: RunningServer | undefined, index = 0): number {
   return Number(server!.addresses[index]!.split(':').pop());

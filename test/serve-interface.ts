@@ -6,10 +6,10 @@
 import t, { type Test } from 'tap';
 import { servedApp } from '../src/adapters/interface.js';
 import type { AppInterface } from '../src/adapters/interface.js';
-import { CommandError, runCommand } from '../src/server/command.js';
 import { serve, type RunningServer, type ServableApp } from '../src/server/serve.js';
 import * as kinds from './fixtures/apps-any.js';
-import { cli, root, run, Running } from './fixtures/child.js';
+import { cli, run, Running } from './fixtures/child.js';
+import { command } from './fixtures/command.js';
 import { request, sleep } from './fixtures/http-client.js';
 
 // The CLI cases start child processes, which load the TypeScript loader anew (1-2 s each).
@@ -103,29 +103,6 @@ t.test('a kind that does not fit the app, or no kind at all: a configuration err
   t.equal(await servedApp(holder), holder, 'so is a holder, read per request');
 });
 
-/** Run the command line in this process; a server it starts is closed when the test ends. */
-async function command(t: Test, argv: string[], env: Record<string, string> = {}) {
-  const outcome = { server: undefined as RunningServer | undefined, error: undefined as CommandError | undefined, stdout: '', stderr: '' };
-  const io = {
-    env, cwd: root,
-    stdout: { write: (chunk: string) => { outcome.stdout += chunk; } },
-    stderr: { write: (chunk: string) => { outcome.stderr += chunk; } },
-  };
-  try {
-    outcome.server = await runCommand(argv, io);
-  } catch (error) {
-    t.type(error, CommandError, 'only CommandErrors come out');
-    outcome.error = error as CommandError;
-  }
-  const server = outcome.server;
-  if (server !== undefined) {
-    t.teardown(() => {
-      for (const s of server.servers) s.closeAllConnections();
-      return server.close();
-    });
-  }
-  return outcome;
-}
 
 const forwardedFor = { 'X-Forwarded-For': '6.6.6.6, 203.0.113.7', Host: 'example.com' };
 
