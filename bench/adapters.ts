@@ -1,0 +1,533 @@
+/**
+ * `npm run bench:adapters`: what the adapters cost per request through real HTTP, against each
+ * framework's own proxy handling in the same run. Prints a table and writes bench/ADAPTERS.md.
+ *
+ * A micro-benchmark of the proxyFix walk (bench/run.ts) says nothing about what a user pays: the
+ * adapters build an env, present it to node's request and hand over to the framework, and a
+ * framework's own `trust proxy` does work too. So each server here is a compiled child process
+ * (bench/fixtures/servers.ts) on its own core, loaded by wrk on the other core over keep-alive
+ * connections, with the forwarding headers a proxy would send. Rounds are interleaved (the order
+ * rotating each round) so that drift on a shared machine lands on every server alike; compare the
+ * ratios of one run, not figures across machines. The server's CPU time per request is recorded
+ * beside req/s: it moves much less when other work shares the machine. The slowest proxyfix path,
+ * and the one that costs most CPU against its framework, are then profiled with `node --cpu-prof`
+ * beside that framework's own handling; their top self-time functions in proxyfix's code, and
+ * where the extra CPU per request goes, are recorded.
+ *
+ * Tunable: BENCH_ROUNDS (default 5), BENCH_SECONDS (default 2 per wrk run), BENCH_PROFILE (server names,
+ * comma-separated, to profile as well; with BENCH_ROUNDS=0 only those are profiled, nothing measured).
+ */
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { SourceMap } from 'node:module';
+import { arch, cpus, loadavg, platform, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const WARMUP_SECONDS = 1;
+const PROFILE_SECONDS = 4;
+const PROFILE_INTERVAL_US = 100;
+const CONNECTIONS = 32;
+// wrk on core 0, every server on core 1: neither steals the other's time.
+const WRK_CORE = '0';
+const SERVER_CORE = '1';
+
+const FORWARDED: Record<string, string> = {
+  'X-Forwarded-For': '203.0.113.7',
+  'X-Forwarded-Proto': 'https',
+  'X-Forwarded-Host': 'example.com',
+};
+
+type Role = 'baseline' | 'native' | 'proxyfix';
+interface Case {
+  group: string;
+  /** The server's name in bench/fixtures/servers.ts. */
+  server: string;
+  role: Role;
+  /** Whether it handles the forwarding headers, and so must answer the forwarded values. */
+  fixes: boolean;
+}
+
+const CASES: Case[] = [
+  { group: 'node:http', server: 'node raw', role: 'baseline', fixes: false },
+  { group: 'node:http', server: 'node proxyFixNode', role: 'proxyfix', fixes: true },
+  { group: 'node:http', server: 'gateway toNodeListener(proxyFix)', role: 'proxyfix', fixes: true },
+  { group: 'Express 5', server: 'express trust proxy', role: 'native', fixes: true },
+  { group: 'Express 5', server: 'express proxyFixNode', role: 'proxyfix', fixes: true },
+  { group: 'Express 5', server: 'express app.use(proxyFixExpress)', role: 'proxyfix', fixes: true },
+  { group: 'Koa 3', server: 'koa app.proxy', role: 'native', fixes: true },
+  { group: 'Koa 3', server: 'koa proxyFixNode', role: 'proxyfix', fixes: true },
+  { group: 'Fastify 5', server: 'fastify trustProxy', role: 'native', fixes: true },
+  { group: 'Fastify 5', server: 'fastify serverFactory+proxyFixNode', role: 'proxyfix', fixes: true },
+  { group: 'Hono 4', server: 'hono getConnInfo (no proxy handling)', role: 'native', fixes: false },
+  { group: 'Hono 4', server: 'hono proxyFixFetch', role: 'proxyfix', fixes: true },
+];
+
+const SERVER_SCRIPT = fileURLToPath(new URL('./fixtures/servers.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+}
+
+function start(server: string, nodeFlags: string[] = []): Promise<Running> {
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, ...nodeFlags, SERVER_SCRIPT, server], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      out += chunk;
+      const match = /listening (\d+)/.exec(out);
+      if (match !== null) resolve({ child, port: Number(match[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`server ${server} exited with ${code} before listening`)));
+  });
+}
+
+/** SIGTERM lets a server exit cleanly, which `--cpu-prof` needs to write its profile. */
+function stop({ child }: Running): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const hung = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(hung);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** One request with the forwarding headers: what the server answers, so a pair is known to agree. */
+function probe(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', headers: FORWARDED, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+async function check(c: Case, port: number): Promise<void> {
+  const { status, body } = await probe(port);
+  const expected = c.fixes
+    ? { ip: '203.0.113.7', protocol: 'https', host: 'example.com' }
+    : { ip: '127.0.0.1', protocol: 'http', host: `127.0.0.1:${port}` };
+  const got = status === 200 ? JSON.parse(body) as Record<string, unknown> : {};
+  const wrong = Object.entries(expected).filter(([key, value]) => got[key] !== value);
+  if (wrong.length > 0) {
+    throw new Error(`${c.server} answered ${status} ${body}, expected ${JSON.stringify(expected)}: it would not be measuring the same work`);
+  }
+}
+
+/** The CPU time a process has used, user and system, in microseconds (Linux `/proc`, in clock ticks). */
+const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+function cpuMicroseconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+}
+
+interface Sample {
+  rps: number;
+  /** The server's CPU time per request: other work on the machine moves it much less than req/s. */
+  cpuUs: number;
+}
+
+/** Load a server with wrk for `seconds`; its req/s and the CPU it spent per request. */
+async function load(server: Running, seconds: number): Promise<Sample> {
+  const cpuBefore = cpuMicroseconds(server.child.pid!);
+  const { rps, requests } = await wrk(server.port, seconds);
+  return { rps, cpuUs: (cpuMicroseconds(server.child.pid!) - cpuBefore) / requests };
+}
+
+async function wrk(port: number, seconds: number): Promise<{ rps: number; requests: number }> {
+  const headers = Object.entries(FORWARDED).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const { stdout } = await run('taskset', [
+    '-c', WRK_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...headers, `http://127.0.0.1:${port}/`,
+  ]);
+  const bad = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
+  if (bad !== null) throw new Error(`wrk saw failures on port ${port}:\n${stdout}`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+  const requests = /(\d+) requests in/.exec(stdout);
+  if (rps === null || requests === null) throw new Error(`no Requests/sec in wrk's output:\n${stdout}`);
+  return { rps: Number(rps[1]), requests: Number(requests[1]) };
+}
+
+/** wrk's version line; `wrk --version` exits 1 after printing it. */
+function wrkVersion(): string {
+  const printed = spawnSync('wrk', ['--version'], { encoding: 'utf8' }).stdout;
+  return (/^wrk \S+/.exec(printed) ?? ['wrk'])[0];
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Profile: self and total time per function, proxyfix's own code mapped back to src/*.ts.
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  children?: number[];
+}
+interface FunctionTime {
+  name: string;
+  where: string;
+  ours: boolean;
+  self: number;
+  total: number;
+}
+
+const sourceMaps = new Map<string, SourceMap | null>();
+function mapped(url: string, line: number, column: number): string | undefined {
+  if (!sourceMaps.has(url)) {
+    let map: SourceMap | null = null;
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(`${fileURLToPath(url)}.map`, 'utf8')));
+    } catch { /* no map: keep the JS location */ }
+    sourceMaps.set(url, map);
+  }
+  const entry = sourceMaps.get(url)?.findEntry(line, column) as { originalSource?: string; originalLine?: number } | undefined;
+  if (entry?.originalSource === undefined) return undefined;
+  return `${fileURLToPath(new URL(entry.originalSource, url)).slice(ROOT.length)}:${entry.originalLine! + 1}`;
+}
+
+function locate(frame: ProfileNode['callFrame']): { where: string; ours: boolean } {
+  const { url, lineNumber, columnNumber } = frame;
+  const ours = url.includes('/dist/src/');
+  if (url === '') return { where: '', ours };
+  if (!url.startsWith('file:')) return { where: `${url}:${lineNumber + 1}`, ours };
+  const path = fileURLToPath(url);
+  return {
+    where: (ours ? mapped(url, lineNumber, columnNumber) : undefined)
+      ?? `${path.replace(/^.*\/node_modules\//, '').replace(ROOT, '')}:${lineNumber + 1}`,
+    ours,
+  };
+}
+
+/** Time per function (keyed by name and place), in per cent of the busy samples. */
+function readProfile(file: string, windows: readonly (readonly [number, number])[]): { functions: FunctionTime[]; busySamples: number; oursSelf: number; oursTotal: number } {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const keyOf = new Map<number, string>();
+  const functions = new Map<string, FunctionTime>();
+  for (const node of profile.nodes) {
+    const { where, ours } = locate(node.callFrame);
+    const name = node.callFrame.functionName || '(anonymous)';
+    const key = `${name} ${where}`;
+    keyOf.set(node.id, key);
+    if (!functions.has(key)) functions.set(key, { name, where, ours, self: 0, total: 0 });
+  }
+  let busySamples = 0;
+  let oursSelfSamples = 0;
+  let oursTotalSamples = 0;
+  // V8 stamps samples with the monotonic clock process.hrtime reads, so the load window can be cut
+  // out of the whole process's profile: start-up, module loading and the warm-up stay out of it.
+  let time = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    time += profile.timeDeltas[i]!;
+    if (!windows.some(([from, to]) => time >= from && time <= to)) continue;
+    const id = profile.samples[i]!;
+    const leaf = byId.get(id)!;
+    if (leaf.callFrame.functionName === '(idle)') continue;
+    busySamples++;
+    const self = functions.get(keyOf.get(id)!)!;
+    self.self++;
+    if (self.ours) oursSelfSamples++;
+    // Total time: every function on the stack once, however often it recurs.
+    const seen = new Set<string>();
+    let anyOurs = false;
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const key = keyOf.get(at)!;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const fn = functions.get(key)!;
+      fn.total++;
+      anyOurs ||= fn.ours;
+    }
+    if (anyOurs) oursTotalSamples++;
+  }
+  const pct = (n: number) => (100 * n) / busySamples;
+  const list = [...functions.values()].map((fn) => ({ ...fn, self: pct(fn.self), total: pct(fn.total) }));
+  return { functions: list, busySamples, oursSelf: pct(oursSelfSamples), oursTotal: pct(oursTotalSamples) };
+}
+
+const microseconds = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Profile servers side by side: each runs under `--cpu-prof`, and the load alternates between them
+ * one second at a time, so that other work on the machine weighs on each alike. Only the samples
+ * taken while a server was under load count.
+ */
+async function profileServers(cases: readonly Case[]): Promise<Profile[]> {
+  const dirs = cases.map(() => mkdtempSync(join(tmpdir(), 'proxyfix-prof-')));
+  try {
+    const servers: Running[] = [];
+    const windows = cases.map(() => [] as [number, number][]);
+    const cpu = cases.map(() => ({ us: 0, requests: 0, seconds: 0 }));
+    try {
+      for (const [i, c] of cases.entries()) {
+        servers.push(await start(c.server, ['--cpu-prof', '--cpu-prof-dir', dirs[i]!, '--cpu-prof-interval', String(PROFILE_INTERVAL_US)]));
+        await check(c, servers[i]!.port);
+        await wrk(servers[i]!.port, WARMUP_SECONDS);
+      }
+      for (let second = 0; second < PROFILE_SECONDS; second++) {
+        for (const [i, server] of servers.entries()) {
+          const from = microseconds();
+          const cpuBefore = cpuMicroseconds(server.child.pid!);
+          const { requests } = await wrk(server.port, 1);
+          const to = microseconds();
+          cpu[i]!.us += cpuMicroseconds(server.child.pid!) - cpuBefore;
+          cpu[i]!.requests += requests;
+          cpu[i]!.seconds += (to - from) / 1e6;
+          windows[i]!.push([from, to]);
+        }
+      }
+    } finally {
+      await Promise.all(servers.map(stop));
+    }
+    return cases.map((c, i) => {
+      const file = readdirSync(dirs[i]!).find((name) => name.endsWith('.cpuprofile'));
+      if (file === undefined) throw new Error(`${c.server} wrote no .cpuprofile`);
+      const { us, requests, seconds } = cpu[i]!;
+      return { ...readProfile(join(dirs[i]!, file), windows[i]!), rps: requests / seconds, cpuUs: us / requests };
+    });
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type Profile = ReturnType<typeof readProfile> & Sample;
+
+/**
+ * A profile as markdown: proxyfix's own functions first, then everything, for scale; with the
+ * framework's own profile, where the extra CPU per request goes, function by function.
+ */
+function describeProfile(c: Case, profile: Profile, native?: { c: Case; profile: Profile }): string[] {
+  const us = (pct: number, of: Profile = profile) => (pct / 100) * of.cpuUs;
+  const fnRow = (fn: FunctionTime) => `| ${fn.name} | ${fn.where} | ${fn.self.toFixed(1)} | ${us(fn.self).toFixed(2)} | ${fn.total.toFixed(1)} |`;
+  const fnHead = ['| function | where | self % | self µs/req | total % |', '|---|---|---:|---:|---:|'];
+  const ours = profile.functions.filter((fn) => fn.ours);
+  const lines = [
+    `### ${c.server}`,
+    '',
+    `${PROFILE_SECONDS}s of the same wrk load (in 1s turns) under \`node --cpu-prof --cpu-prof-interval ${PROFILE_INTERVAL_US}\`, ` +
+      `after ${WARMUP_SECONDS}s of warm-up (${profile.rps.toFixed(0)} req/s and ${profile.cpuUs.toFixed(1)} CPU µs/req while profiled, ` +
+      `the profiler's own cost included). Only samples taken during the load count: ${profile.busySamples}, idle excluded; ` +
+      'percentages are of those. Self % is time in the function itself, total % includes what it calls; self µs/req is ' +
+      'self % of the CPU µs/req.',
+    '',
+    `proxyfix's own code (dist/src, mapped back to src/*.ts by its source maps): ${profile.oursSelf.toFixed(1)}% self ` +
+      `(${us(profile.oursSelf).toFixed(2)} µs/req); ${profile.oursTotal.toFixed(1)}% of samples have a proxyfix function on the ` +
+      'stack (an upper bound: the framework and the handler run beneath proxyfix\'s frames).',
+    '',
+    'Top self time in proxyfix\'s src:',
+    '',
+    ...fnHead,
+    ...ours.filter((fn) => fn.self > 0).sort((a, b) => b.self - a.self).slice(0, 12).map(fnRow),
+    '',
+    'Top total time in proxyfix\'s src (where its time goes from):',
+    '',
+    ...fnHead,
+    ...ours.sort((a, b) => b.total - a.total).slice(0, 6).map(fnRow),
+    '',
+  ];
+  if (native !== undefined) {
+    // Keyed by function and place, so node's and the framework's own functions line up across the two.
+    const rows = new Map<string, { name: string; where: string; before: number; after: number }>();
+    const row = (fn: FunctionTime) => {
+      const key = `${fn.name} ${fn.where}`;
+      if (!rows.has(key)) rows.set(key, { name: fn.name, where: fn.where, before: 0, after: 0 });
+      return rows.get(key)!;
+    };
+    for (const fn of native.profile.functions) row(fn).before += us(fn.self, native.profile);
+    for (const fn of profile.functions) row(fn).after += us(fn.self);
+    const diff = [...rows.values()].sort((x, y) => (y.after - y.before) - (x.after - x.before)).slice(0, 15);
+    lines.push(
+      `Where the extra CPU goes, against **${native.c.server}** profiled alongside (the load alternating between the two each ` +
+        `second; ${native.profile.cpuUs.toFixed(1)} → ${profile.cpuUs.toFixed(1)} CPU µs/req while profiled): self µs/req per ` +
+        'function, largest increase first. Node\'s own functions here are work the adapter causes (listeners, promises, ' +
+        'streams), except `writev`, the socket write, whose share per request moves with how many responses go out together.',
+      '',
+      '| function | where | framework µs/req | proxyfix µs/req | Δ µs/req |',
+      '|---|---|---:|---:|---:|',
+      ...diff.map(({ name, where, before, after }) => `| ${name} | ${where} | ${before.toFixed(2)} | ${after.toFixed(2)} | ${(after - before).toFixed(2)} |`),
+      '',
+    );
+  }
+  lines.push(
+    'Top self time overall:',
+    '',
+    ...fnHead,
+    ...[...profile.functions].sort((a, b) => b.self - a.self).slice(0, 10).map(fnRow),
+    '',
+  );
+  return lines;
+}
+
+/** Profile a proxyfix server and, beside it, its framework's own handling, for the difference. */
+async function profilePair(c: Case, why: string): Promise<string[]> {
+  const counterpart = c.role === 'proxyfix' ? nativeOf(c) : undefined;
+  const cases = counterpart === undefined ? [c] : [c, counterpart];
+  console.log(`profiling ${cases.map((one) => one.server).join(' and ')} for ${PROFILE_SECONDS}s each with --cpu-prof`);
+  const [profile, theirs] = await profileServers(cases);
+  const lines = describeProfile(c, profile!, theirs === undefined ? undefined : { c: counterpart!, profile: theirs });
+  lines.splice(2, 0, `Profiled as ${why}.`, '');
+  return lines;
+}
+
+const nativeOf = (c: Case) => CASES.find((other) => other.group === c.group && other.role !== 'proxyfix')!;
+
+async function measure(): Promise<Map<Case, Sample[]>> {
+  const servers = new Map<Case, Running>();
+  const results = new Map<Case, Sample[]>(CASES.map((c) => [c, []]));
+  try {
+    for (const c of CASES) {
+      const server = await start(c.server);
+      servers.set(c, server);
+      await check(c, server.port);
+    }
+    console.log(`warming up ${CASES.length} servers (${WARMUP_SECONDS}s each)`);
+    for (const c of CASES) await wrk(servers.get(c)!.port, WARMUP_SECONDS);
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rotate the order, so that no server always follows the same neighbour.
+      const order = CASES.map((_, i) => CASES[(i + round * 5) % CASES.length]!);
+      for (const c of order) {
+        const sample = await load(servers.get(c)!, SECONDS);
+        results.get(c)!.push(sample);
+        console.log(`round ${round + 1}/${ROUNDS}  ${c.server.padEnd(38)} ${sample.rps.toFixed(0).padStart(7)} req/s ` +
+          `${sample.cpuUs.toFixed(1).padStart(7)} CPU µs/req`);
+      }
+    }
+  } finally {
+    await Promise.all([...servers.values()].map(stop));
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const named = process.env.BENCH_PROFILE?.split(',').map((name) => name.trim()).filter((name) => name !== '') ?? [];
+  if (ROUNDS === 0) {
+    // A profile only, of the servers named: a starting point for work on one path.
+    for (const name of named) {
+      const c = CASES.find((other) => other.server === name);
+      if (c === undefined) throw new Error(`no server named ${JSON.stringify(name)}; one of: ${CASES.map((other) => other.server).join(', ')}`);
+      console.log((await profilePair(c, 'named in BENCH_PROFILE')).join('\n'));
+    }
+    return;
+  }
+
+  const loadBefore = loadavg();
+  const began = Date.now();
+  const results = await measure();
+  const loadAfter = loadavg();
+
+  const rpsOf = new Map(CASES.map((c) => [c, median(results.get(c)!.map((sample) => sample.rps))]));
+  const cpuOf = new Map(CASES.map((c) => [c, median(results.get(c)!.map((sample) => sample.cpuUs))]));
+  const baseline = CASES.find((c) => c.role === 'baseline')!;
+  const rows = CASES.map((c) => {
+    const all = results.get(c)!.map((sample) => sample.rps);
+    const proxyfix = c.role === 'proxyfix';
+    return {
+      c,
+      rps: rpsOf.get(c)!,
+      spread: `${Math.min(...all).toFixed(0)}–${Math.max(...all).toFixed(0)}`,
+      vsRaw: rpsOf.get(c)! / rpsOf.get(baseline)!,
+      vsNative: proxyfix ? rpsOf.get(c)! / rpsOf.get(nativeOf(c))! : undefined,
+      cpu: cpuOf.get(c)!,
+      cpuVsNative: proxyfix ? cpuOf.get(c)! / cpuOf.get(nativeOf(c))! : undefined,
+    };
+  });
+  const ratio = (value: number | undefined) => (value === undefined ? '' : value.toFixed(2));
+  const table = [
+    '| framework | server | req/s (median) | min–max | req/s vs raw node | req/s proxyfix / framework | CPU µs/req | CPU proxyfix / framework |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.c.group} | ${r.c.server} | ${r.rps.toFixed(0)} | ${r.spread} | ${r.vsRaw.toFixed(2)} | ` +
+      `${ratio(r.vsNative)} | ${r.cpu.toFixed(1)} | ${ratio(r.cpuVsNative)} |`),
+  ];
+  console.log(`\n${table.join('\n')}\n`);
+  const measured = ((Date.now() - began) / 1000).toFixed(0);
+
+  // The slowest proxyfix path, and the one that costs most CPU against its own framework when that
+  // is another: the first is where a user waits longest, the second where proxyfix itself weighs most.
+  const proxyfixRows = rows.filter((r) => r.c.role === 'proxyfix');
+  const slowest = [...proxyfixRows].sort((a, b) => a.rps - b.rps)[0]!.c;
+  const costliest = [...proxyfixRows].sort((a, b) => b.cpuVsNative! - a.cpuVsNative!)[0]!.c;
+  const profiled = [...new Set([slowest, costliest, ...named.map((name) => CASES.find((c) => c.server === name)!)])];
+  const profileLines: string[] = [];
+  for (const c of profiled) {
+    const why = [c === slowest ? 'the slowest proxyfix path (fewest req/s)' : '', c === costliest ? 'the most CPU per request against its own framework' : '']
+      .filter((reason) => reason !== '').join('; ') || 'named in BENCH_PROFILE';
+    profileLines.push(...await profilePair(c, why));
+  }
+  console.log(`\n${profileLines.join('\n')}`);
+
+  const lines = [
+    '# Adapter benchmark: proxyfix against each framework\'s own proxy handling, through real HTTP',
+    '',
+    `Recorded by \`npm run bench:adapters\` on ${new Date().toISOString().slice(0, 10)} (${measured} s of measuring): ` +
+      `node ${process.version}, ${platform()} ${arch()} ${release()}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ` +
+      `${wrkVersion()}. ` +
+      `Load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before, ${loadAfter.map((n) => n.toFixed(2)).join(' ')} after ` +
+      '(other work on the machine shows there; the interleaving spreads it over every server alike).',
+    '',
+    '## Method',
+    '',
+    `- Each server is compiled JS (\`tsc -p tsconfig.build.json\`, bench/fixtures/servers.ts) in its own child process pinned with ` +
+      `\`taskset -c ${SERVER_CORE}\`; wrk is pinned with \`taskset -c ${WRK_CORE}\`: \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\`, ` +
+      `keep-alive, with ${Object.entries(FORWARDED).map(([name, value]) => `\`${name}: ${value}\``).join(', ')}.`,
+    '- Every server answers the same tiny JSON `{ ip, protocol, host }` through its framework\'s own API ' +
+      '(`req.ip`/`req.protocol`/`req.host`, `ctx.ip`/`ctx.protocol`/`ctx.host`, `request.ip`/`request.protocol`/`request.host`, ' +
+      'Hono\'s `getConnInfo(c).remote.address` and `c.req.url`; node\'s `req.socket.remoteAddress`, `encrypted` and `headers.host`). ' +
+      'Each answer is checked before measuring: the servers that handle the headers must answer 203.0.113.7, https, example.com; ' +
+      'raw node and Hono without proxy handling answer the socket\'s values. wrk failing any request fails the run.',
+    '- proxyfix options everywhere: `{ xFor: 1, xProto: 1, xHost: 1, trusted: [\'loopback\'] }`. The frameworks\' own settings: ' +
+      'Express `app.set(\'trust proxy\', \'loopback\')`, Koa `app.proxy = true`, Fastify `trustProxy: \'loopback\'`. ' +
+      'Hono has no proxy handling of its own, so its pair shows proxyfix\'s cost over doing nothing; so does node:http\'s.',
+    `- ${WARMUP_SECONDS}s of load per server to warm up, then ${ROUNDS} interleaved rounds (every server once per round, the order ` +
+      'rotated each round); the figure is the median req/s of the rounds, min–max beside it. Ratios are within this run only.',
+    '- "req/s vs raw node" is req/s over raw node:http\'s; "req/s proxyfix / framework" is req/s over the same framework\'s own ' +
+      'handling (for node:http, over raw node, which does none): below 1.00 proxyfix serves fewer requests.',
+    '- "CPU µs/req" is the server process\'s CPU time (user + system, from /proc, in 10 ms ticks) during a round over the requests ' +
+      'wrk completed, median of the rounds; "CPU proxyfix / framework" is that over the framework\'s own: above 1.00 proxyfix costs ' +
+      'more CPU per request. Other work on a shared machine moves req/s much more than it moves CPU per request, so read this ' +
+      'column when the two disagree.',
+    '',
+    '## Results',
+    '',
+    ...table,
+    '',
+    '## Profiles',
+    '',
+    ...profileLines,
+  ];
+  // A hand-written "## Notes" section (what a reader made of a run) survives the next run.
+  const file = new URL('../../bench/ADAPTERS.md', import.meta.url);
+  const previous = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const notes = previous.indexOf('\n## Notes');
+  writeFileSync(file, lines.join('\n') + (notes === -1 ? '' : previous.slice(notes)));
+  console.log('wrote bench/ADAPTERS.md');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
