@@ -161,6 +161,32 @@ t.test('fromNodeListener: the response the listener wrote, as the access-log hoo
   }
 });
 
+t.test('fromNodeListener: a listener that returns only once the connection is closed', async (t) => {
+  const infos: NodeResponseInfo[] = [];
+  const errors: unknown[] = [];
+  const listener = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/answered') res.end('done');
+    else res.write('half');
+    await new Promise((resolve) => res.once('close', resolve));
+  };
+  const target = await start(t, toNodeListener(fromNodeListener(listener), {
+    onResponse: (info) => infos.push(info),
+    onError: (error) => errors.push(error),
+  }));
+  t.equal((await request(target, { path: '/answered' })).body, 'done');
+  await new Promise<void>((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: target.port, path: '/left', agent: false }, (res) => {
+      res.once('data', () => req.destroy());
+    });
+    req.on('close', resolve);
+    req.on('error', () => {});
+  });
+  while (infos.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.equal(infos[0]!.bytes, undefined, 'an answered response is over (no length declared, so no size)');
+  t.equal(infos[1]!.bytes, undefined, 'a client that left is not a completed response');
+  t.strictSame(errors, [], 'neither is an app error');
+});
+
 t.test('fromNodeListener: errors are loud and precise', async (t) => {
   const app = fromNodeListener(reporter);
   await t.rejects(Promise.resolve().then(() => app(createEnv())), { name: 'TypeError', message: /fromNodeListener can only serve requests that came in through node:http/ },
