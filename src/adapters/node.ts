@@ -330,10 +330,8 @@ export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
   for (const name in headers) {
     if (!(name in env.headers) || !shownToApp(env, name)) delete headers[name];
   }
-  if ((headers.host ?? '') !== env.host) {
-    if (env.host === '') delete headers.host;
-    else headers.host = env.host;
-  }
+  // A Host the env has no header for went with the loop above.
+  if (env.host !== '' && headers.host !== env.host) headers.host = env.host;
   if (env.scriptName !== '') {
     const express = req as IncomingMessage & { originalUrl?: string; baseUrl?: string };
     express.originalUrl = `${env.scriptName}${req.url}`;
