@@ -28,7 +28,7 @@ export interface GatewayEnv {
   remoteAddr: string;
   /** The client port; `""` when unknown. Like `REMOTE_PORT`. */
   remotePort: string;
-  /** Lower-case names; repeated lines joined with `", "` in the order received. */
+  /** Lower-case names; repeated lines joined with `", "` in the order received (Cookie lines with `"; "`). */
   headers: Record<string, string>;
   body: AsyncIterable<Uint8Array>;
   /** Servers' and middlewares' own data (JSGI's `env`). */
@@ -120,6 +120,16 @@ const emptyBody: AsyncIterable<Uint8Array> = {
   async *[Symbol.asyncIterator]() {},
 };
 
+/**
+ * `previous` (the lines of header `name` so far, or `undefined`) with one more line. Lines are
+ * joined with ", ", as a list header allows; Cookie lines with "; ", as RFC 6265 5.4 joins them (a
+ * comma would make two cookies one value). node and undici join them the same way.
+ */
+export function joinHeaderLine(name: string, previous: string | undefined, line: string): string {
+  if (previous === undefined) return line;
+  return `${previous}${name === 'cookie' ? '; ' : ', '}${line}`;
+}
+
 /** What `createEnv` accepts: any env field, plus a URL-ish `url` and headers in any case. */
 export interface EnvInit extends Partial<Omit<GatewayEnv, 'headers'>> {
   /** `"/path?query"` sets `pathInfo` and `queryString`. */
@@ -137,8 +147,7 @@ export function createEnv(init: EnvInit = {}): GatewayEnv {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(init.headers ?? {})) {
     const key = name.toLowerCase();
-    const joined = Array.isArray(value) ? value.join(', ') : value;
-    headers[key] = key in headers ? `${headers[key]}, ${joined}` : joined;
+    for (const line of Array.isArray(value) ? value : [value]) headers[key] = joinHeaderLine(key, headers[key], line);
   }
   const scheme = init.scheme ?? 'http';
   const host = init.host ?? headers.host ?? '';

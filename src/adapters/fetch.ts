@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkGatewayApp, tagKind } from '../app-kind.js';
 import { configError, describe, writeStack } from '../errors.js';
 import { checkResponse, type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
+import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
 import { remember } from './fixed.js';
 import { NODE_REQUEST, NODE_RESPONSE, presentToNode } from './node.js';
@@ -80,7 +81,9 @@ const nodeServerPeer: GetPeer = (_request, ...rest) => {
  */
 export function requestToEnv(request: Request, rest: readonly unknown[], getPeer: GetPeer = nodeServerPeer): GatewayEnv {
   const url = new URL(request.url);
-  const scheme = url.protocol.slice(0, -1);
+  const incoming = nodeBindings(rest)?.incoming;
+  // @hono/node-server keeps the scheme of an absolute-form target: the socket says what it was.
+  const scheme = incoming === undefined ? url.protocol.slice(0, -1) : (incoming.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   request.headers.forEach((value, name) => { headers[name] = value; });
   const host = headers.host ?? url.host;
@@ -221,6 +224,10 @@ export function fromFetchHandler(handler: FetchHandler): GatewayApp {
       (typeof (handler as { fetch?: unknown } | null)?.fetch === 'function' ? ': pass its fetch method, bound to it' : ''));
   }
   return tagKind(async function fetchHandlerApp(env: GatewayEnv): Promise<GatewayResponse> {
+    // The URL is built from the host: one that is not a host would move the path or not parse.
+    if (env.host !== '' && parseHost(env.host) === undefined) {
+      return { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'Bad Request: the Host header is not a host\n' };
+    }
     const request = envToRequest(env);
     remember(request, env);
     let rest = (env.ext[FETCH_ARGS] as unknown[] | undefined) ?? [];

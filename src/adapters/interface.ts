@@ -5,7 +5,7 @@
  * app`) through `fromFetchHandler`. uvicorn's `--interface` is the model: found out by default,
  * named when the guess would be wrong (a one-argument fetch handler looks like a gateway app).
  */
-import { recognize } from '../app-kind.js';
+import { APP_KIND, recognize } from '../app-kind.js';
 import { configError } from '../errors.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { fromFetchHandler, type FetchHandler } from './fetch.js';
@@ -49,6 +49,13 @@ export async function servedApp(app: unknown, kind: AppInterface = 'auto', optio
       if (typeof app !== 'function') break;
       return fromFetchHandler(app as FetchHandler);
     case 'gateway':
+      // Named, not guessed: a function taken for a node listener by its arity alone (methods still
+      // tell Express and Connect apps) is taken at its word, behind a one-parameter wrapper.
+      if (kind === 'gateway' && seen.kind === 'node' && typeof app === 'function' && !(APP_KIND in app)
+        && typeof (app as { handle?: unknown }).handle !== 'function') {
+        const named = app as GatewayApp;
+        return (env) => named(env);
+      }
       checkAppOrHolder(option, app);
       return app;
   }

@@ -17,9 +17,9 @@ import { finished, pipeline } from 'node:stream/promises';
 import { checkGatewayApp, checkNodeListener, recognize, tagKind } from '../app-kind.js';
 import { describe, writeStack } from '../errors.js';
 import {
-  checkResponse, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
+  checkResponse, FIXED, joinHeaderLine, ORIGINALS, TRACE, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
-import { remember } from './fixed.js';
+import { fixedOf, remember } from './fixed.js';
 import { defaultPort } from '../net/port.js';
 
 /** `env.ext[NODE_REQUEST]`: the node:http request an env was built from, when `toNodeListener` built it. */
@@ -65,6 +65,15 @@ export interface NodeListenerOptions {
  * env.remoteAddr; // "::ffff:10.0.0.2": the socket peer, before any proxyFix
  */
 export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, unknown> = {}): GatewayEnv {
+  const earlier = fixedOf(req)?.env;
+  if (earlier !== undefined) {
+    // Another adapter has presented this request already: carry on from what it decided, so a
+    // second proxyFix sees a fixed env and changes nothing (THREATS 18).
+    const headers = Object.assign(Object.create(null) as Record<string, string>, earlier.headers);
+    const carried: Record<string | symbol, unknown> = { ...ext };
+    for (const key of [ORIGINALS, FIXED, TRACE]) if (earlier.ext[key] !== undefined) carried[key] = earlier.ext[key];
+    return { ...earlier, headers, body: req, ext: carried };
+  }
   // A null prototype: a client may send a header named `__proto__` or `constructor`, and it must be
   // stored like any other header rather than reach or shadow Object.prototype.
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -72,8 +81,7 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
-    const previous = headers[name];
-    headers[name] = previous === undefined ? value : `${previous}, ${value}`;
+    headers[name] = joinHeaderLine(name, headers[name], value);
   }
 
   const socket = req.socket;
@@ -325,6 +333,13 @@ function socketView(socket: Socket, env: GatewayEnv): Socket {
  */
 export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
   remember(req, env);
+  const authority = ABSOLUTE_FORM.exec(req.url!);
+  if (authority !== null) {
+    // An absolute-form target's host and scheme are the client's words (Koa's href reads them);
+    // the env's come from Host and the fix. Origin form leaves one host for every framework.
+    const rest = req.url!.slice(authority[0].length);
+    req.url = rest.startsWith('/') ? rest : `/${rest}`;
+  }
   req.socket = socketView(req.socket, env);
   const headers = req.headers;
   for (const name in headers) {
@@ -381,7 +396,10 @@ export function fromNodeListener(listener: NodeListener): GatewayApp {
   return tagKind(async function nodeListenerApp(env: GatewayEnv): Promise<GatewayResponse> {
     const { req, res } = nodeExchange(env, 'fromNodeListener');
     presentToNode(req, env);
-    await listener(req, res);
+    const returned = await listener(req, res);
+    if (!res.headersSent && typeof (returned as Partial<Response> | null)?.headers?.get === 'function') {
+      throw new TypeError('the node listener returned a fetch Response: it is a fetch handler; use fromFetchHandler (or serve with interface "fetch")');
+    }
     await over(res);
     return written(res.statusCode);
   }, 'gateway');
@@ -414,10 +432,20 @@ export function toNodeMiddleware(middleware: Middleware): NodeMiddleware {
   const app = middleware(passOn);
   checkGatewayApp('middleware', app);
   return tagKind(function gatewayMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) {
-    const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res, [NODE_NEXT]: next });
+    let passed = false;
+    const once = (error?: unknown) => {
+      if (passed) {
+        // The rest of the stack has the request: an error now cannot be answered, only reported.
+        if (error !== undefined) writeStack(error);
+        return;
+      }
+      passed = true;
+      next(error);
+    };
+    const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res, [NODE_NEXT]: once });
     (async () => {
       const response = await app(env);
       if (!wasWritten(response)) await writeGatewayResponse(res, response);
-    })().catch(next);
+    })().catch(once);
   }, 'node');
 }

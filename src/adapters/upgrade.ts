@@ -52,7 +52,14 @@ async function refuse(socket: Duplex, response: GatewayResponse): Promise<void> 
   }
   socket.write(`${head}\r\n`);
   try {
-    if (body !== undefined) for await (const chunk of body) socket.write(chunk);
+    if (body !== undefined) {
+      for await (const chunk of body) {
+        // Back-pressure: a client that does not read must not make the whole body wait in memory.
+        if (!socket.write(chunk) && !socket.destroyed) {
+          await new Promise((resolve) => { socket.once('drain', resolve); socket.once('close', resolve); });
+        }
+      }
+    }
   } catch (error) {
     // The head is out: a 500 written now would land inside this body. Cutting the connection is
     // the only way left to say it failed.
