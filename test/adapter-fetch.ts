@@ -6,7 +6,10 @@
 import t, { type Test } from 'tap';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
+import { readFileSync } from 'node:fs';
 import http, { IncomingMessage, ServerResponse } from 'node:http';
+import https from 'node:https';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import {
   FETCH_ARGS, FETCH_REQUEST, fromFetchHandler, requestToEnv, toFetchHandler, toFetchResponse, type GetPeer,
@@ -17,6 +20,7 @@ import { proxyFixFetch } from '../src/fetch.js';
 import { createEnv, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
 import { proxyFix } from '../src/middleware/proxy-fix.js';
 import { request } from './fixtures/http-client.js';
+import { certificate, tempDir } from './fixtures/proxies.js';
 
 // A streaming test that is broken waits forever: let it fail instead.
 t.setTimeout(30_000);
@@ -496,4 +500,23 @@ t.test('proxyFixFetch on @hono/node-server: the peer without configuration, and 
   });
   t.same(JSON.parse(answer.body), { address: '203.0.113.9', url: `https://127.0.0.1:${port}/who`, body: 'hello' },
     'the loopback peer found from the bindings is trusted; Hono reports the client');
+});
+
+t.test('requestToEnv on @hono/node-server takes the scheme from the socket, not from the target', async (t) => {
+  const dir = tempDir(t);
+  certificate(dir);
+  const seen: string[] = [];
+  const server = https.createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+    // What @hono/node-server builds for an absolute-form `http://` target on a TLS connection.
+    const env = requestToEnv(new Request(`http://${req.headers.host}${req.url}`), [{ incoming: req, outgoing: res }]);
+    seen.push(`${env.scheme} ${env.serverPort}`);
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: '/p', rejectUnauthorized: false, agent: false }, (res) => res.resume().on('end', resolve)).on('error', reject);
+  });
+  t.strictSame(seen, [`https ${port}`], 'a TLS connection is https whatever the URL says');
 });

@@ -237,6 +237,17 @@ t.test('toNodeMiddleware and proxyFixExpress: app.use forms', async (t) => {
   t.doesNotThrow(() => proxyFixExpress(), 'defaults');
 });
 
+t.test('presentToNode: an absolute-form target becomes origin form, with or without a path', async (t) => {
+  const urls: string[] = [];
+  const target = await start(t, toNodeListener(proxyFix(fromNodeListener((req, res) => {
+    urls.push(`${req.url} ${(req as IncomingMessage & { originalUrl?: string }).originalUrl ?? '-'}`);
+    res.end();
+  }), { xPrefix: 1 })));
+  await rawExchange(target, ['GET http://evil.example/p?q=1 HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n']);
+  await rawExchange(target, ['GET https://evil.example?q=1 HTTP/1.1\r\nHost: good.example\r\nX-Forwarded-Prefix: /app\r\nConnection: close\r\n\r\n']);
+  t.strictSame(urls, ['/p?q=1 -', '/?q=1 /app/?q=1']);
+});
+
 t.test('presentToNode on its own: for adapter authors', async (t) => {
   const target = await start(t, (req, res) => {
     const env = createEnv({ remoteAddr: '198.51.100.1', remotePort: '', scheme: 'http', host: '', headers: {} });
