@@ -262,6 +262,11 @@ export function lintEnv(env: unknown): string[] {
   return problems;
 }
 
+/** Whether a value is a WHATWG `Response` (or looks like one: its `headers` has a `get` method). */
+export function isFetchResponse(value: unknown): value is Response {
+  return typeof (value as { headers?: { get?: unknown } } | null)?.headers?.get === 'function';
+}
+
 /**
  * Throw the error every adapter gives when an app returns something that is not a response, naming
  * the usual causes: a factory that was not called (`module:createApp` for `module:createApp()`),
@@ -272,7 +277,7 @@ export function checkResponse(response: unknown): asserts response is GatewayRes
     throw new TypeError(`the app returned ${describe(response)}, not a response { status, headers?, body? }` +
       (typeof response === 'function' ? '; is it a factory that should have been called?' : ''));
   }
-  if (typeof (response as { headers?: { get?: unknown } }).headers?.get === 'function') {
+  if (isFetchResponse(response)) {
     throw new TypeError('the app returned a fetch Response: it is a fetch handler, not a gateway app; ' +
       'wrap it with fromFetchHandler(handler), or serve it with --interface fetch');
   }

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkGatewayApp, tagKind } from '../app-kind.js';
 import { configError, describe, writeStack } from '../errors.js';
-import { checkResponse, type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
+import { checkResponse, isFetchResponse, type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
 import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
 import { remember } from './fixed.js';
@@ -241,7 +241,7 @@ export function fromFetchHandler(handler: FetchHandler): GatewayApp {
       if (bindings !== undefined) presentToNode(bindings.incoming, env);
     }
     const response = await handler(request, ...rest);
-    if (typeof (response as Partial<Response> | null)?.headers?.get !== 'function') {
+    if (!isFetchResponse(response)) {
       throw new TypeError(`the fetch handler returned ${describe(response)}, not a Response`);
     }
     if (env.ext[FETCH_REQUEST] !== undefined) return { status: response.status, [FETCH_RESPONSE]: response } as PassedResponse;

@@ -17,7 +17,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { checkGatewayApp, checkNodeListener, recognize, tagKind } from '../app-kind.js';
 import { describe, writeStack } from '../errors.js';
 import {
-  checkResponse, FIXED, joinHeaderLine, ORIGINALS, TRACE, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
+  checkResponse, FIXED, isFetchResponse, joinHeaderLine, ORIGINALS, TRACE, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
 import { fixedOf, remember } from './fixed.js';
 import { defaultPort } from '../net/port.js';
@@ -196,7 +196,8 @@ export async function writeGatewayResponse(res: ServerResponse, response: Gatewa
 function appOf(appOrHolder: GatewayApp | GatewayHolder): GatewayApp {
   if (typeof appOrHolder === 'function') return appOrHolder;
   const app = appOrHolder.gatewayApp;
-  if (recognize(app).kind !== 'gateway') throw new TypeError(`the holder's gatewayApp is ${recognize(app).what}, not a gateway app`);
+  const seen = recognize(app);
+  if (seen.kind !== 'gateway') throw new TypeError(`the holder's gatewayApp is ${seen.what}, not a gateway app`);
   return app;
 }
 
@@ -397,7 +398,7 @@ export function fromNodeListener(listener: NodeListener): GatewayApp {
     const { req, res } = nodeExchange(env, 'fromNodeListener');
     presentToNode(req, env);
     const returned = await listener(req, res);
-    if (!res.headersSent && typeof (returned as Partial<Response> | null)?.headers?.get === 'function') {
+    if (!res.headersSent && isFetchResponse(returned)) {
       throw new TypeError('the node listener returned a fetch Response: it is a fetch handler; use fromFetchHandler (or serve with interface "fetch")');
     }
     await over(res);
