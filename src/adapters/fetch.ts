@@ -17,7 +17,10 @@ import { defaultPort } from '../net/port.js';
 import { remember } from './fixed.js';
 import { NODE_REQUEST, NODE_RESPONSE, presentToNode } from './node.js';
 
-/** A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. */
+/**
+ * A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. The rest
+ * is `any[]` so that handlers typed with their runtime's bindings (`(req, env: Bindings)`) fit.
+ */
 export type FetchHandler = (request: Request, ...rest: any[]) => Response | Promise<Response>;
 
 /** Who connected, in the shape of Hono's `ConnInfo`. */
