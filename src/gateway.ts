@@ -80,8 +80,8 @@ export function isFixed(env: GatewayEnv): boolean {
   return env.ext[FIXED] === true || env.ext[ORIGINALS] !== undefined;
 }
 
-/** The forwarding headers frameworks read for their own proxy settings. */
-export const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
+/** The headers proxyFix reads, spent once it has run; frameworks read the same ones for their own proxy settings. */
+const SPENT_HEADERS: ReadonlySet<string> = new Set([
   'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix',
 ]);
 
@@ -92,7 +92,7 @@ export const FORWARDING_HEADERS: ReadonlySet<string> = new Set([
  * `proxy`) would read it a second time and undo the fix. The env keeps it, for `explain`.
  */
 export function shownToApp(env: GatewayEnv, name: string): boolean {
-  return !FORWARDING_HEADERS.has(name) || !isFixed(env);
+  return !SPENT_HEADERS.has(name) || !isFixed(env);
 }
 
 /**
