@@ -58,8 +58,7 @@ export function recognize(value: unknown): Recognized {
  * say "wrap it", not "`fetch` is not a proxyFix option".
  */
 export function isAppObject(value: unknown): boolean {
-  const kind = recognize(value).kind;
-  return typeof value === 'object' && kind !== 'unknown';
+  return typeof value === 'object' && recognize(value).kind !== 'unknown';
 }
 
 /** The adapter to use for each kind that is not a gateway app, as the end of a sentence. */

@@ -29,7 +29,14 @@ export type LogSink = false | ((line: string) => void) | { write(chunk: string):
  * Connect app, Koa's `app.callback()`), a Koa app, a Fastify instance, a fetch handler, or an object
  * with a `fetch` method (a Hono app).
  */
-export type ServableApp = GatewayApp | GatewayHolder | NodeListener | FetchHandler | { fetch: FetchHandler } | object;
+export type ServableApp =
+  | GatewayApp
+  | GatewayHolder
+  | NodeListener
+  | FetchHandler
+  | { fetch: FetchHandler }
+  | { callback(): NodeListener }
+  | { ready(): PromiseLike<unknown>; routing: NodeListener };
 
 export interface ServeOptions {
   /**
