@@ -10,7 +10,8 @@ import forwarded from 'forwarded';
 import parseForwarded from 'forwarded-parse';
 import proxyaddr from 'proxy-addr';
 import { createEnv, type GatewayEnv } from '../src/gateway.js';
-import { compileProxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { compileOptions, type ProxyFixOptions } from '../src/middleware/proxy-fix/options.js';
+import { resolve } from '../src/middleware/proxy-fix/resolve.js';
 import { compileTrust } from '../src/net/trust.js';
 
 const ROUNDS = 7;
@@ -88,10 +89,10 @@ for (const [shape, headers] of shapes) {
   const group = `client address, ${shape}`;
   const env = envFor('10.0.0.2', headers);
   const req = request('10.0.0.2', headers);
-  const walk = compileProxyFix({ xFor: Infinity, xProto: 1, trusted: trust });
-  const counted = compileProxyFix({ xFor: 2 } satisfies ProxyFixOptions);
-  bench(group, 'proxyfix trusted walk (all fields)', [env], (e) => walk.resolve(e, false).changed.remoteAddr);
-  bench(group, 'proxyfix xFor: 2, no trust list', [env], (e) => counted.resolve(e, false).changed.remoteAddr);
+  const walk = compileOptions({ xFor: Infinity, xProto: 1, trusted: trust });
+  const counted = compileOptions({ xFor: 2 } satisfies ProxyFixOptions);
+  bench(group, 'proxyfix trusted walk (all fields)', [env], (e) => resolve(walk, e, false).changed.remoteAddr);
+  bench(group, 'proxyfix xFor: 2, no trust list', [env], (e) => resolve(counted, e, false).changed.remoteAddr);
   bench(group, 'proxy-addr(req, compiled trust)', [req], (r) => proxyaddr(r, trustFn), 'proxyfix trusted walk (all fields)');
   bench(group, 'forwarded(req): every address', [req], (r) => forwarded(r).length, 'proxyfix xFor: 2, no trust list');
 }
@@ -104,8 +105,8 @@ const forwardedHeaders = [
 for (const [i, header] of forwardedHeaders.entries()) {
   const group = `Forwarded, ${i === 0 ? 'one element' : '51 elements'}`;
   const env = envFor('10.0.0.2', { forwarded: header });
-  const fix = compileProxyFix({ forwarded: 1, trusted: trust });
-  bench(group, 'proxyfix forwarded: 1 (all fields)', [env], (e) => fix.resolve(e, false).changed.remoteAddr);
+  const fix = compileOptions({ forwarded: 1, trusted: trust });
+  bench(group, 'proxyfix forwarded: 1 (all fields)', [env], (e) => resolve(fix, e, false).changed.remoteAddr);
   bench(group, 'forwarded-parse(whole header)', [header], (h) => parseForwarded(h).length, 'proxyfix forwarded: 1 (all fields)');
 }
 

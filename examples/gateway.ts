@@ -13,7 +13,8 @@
  *
  * Run: npm run example -- gateway
  */
-import { proxyFix, serve, type GatewayApp } from 'proxyfix';
+import { proxyFix, type GatewayApp } from 'proxyfix';
+import { serve } from 'proxyfix/server';
 
 const app: GatewayApp = (env) => ({
   status: 200,

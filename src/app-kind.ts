@@ -9,7 +9,8 @@
  * A one-argument fetch handler looks like a gateway app here; when it returns a fetch `Response`,
  * the node adapter says so instead of a bare "not a response".
  */
-import { configError, describe } from './errors.js';
+import type { GatewayApp, GatewayHolder, Middleware } from './gateway.js';
+import { configError, describe } from './options.js';
 
 export type AppKind = 'gateway' | 'node' | 'fetch';
 
@@ -79,11 +80,11 @@ export function checkGatewayApp(option: string, value: unknown, holders = false)
   if (seen.kind === 'gateway' || (holders && seen.kind === 'holder')) return;
   const wanted = holders ? 'a gateway app (a function) or an object with a gatewayApp function' : 'a gateway app (a function)';
   if (seen.kind === 'holder') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', option,
       `must be ${wanted}, got ${seen.what}: wrap the app it holds, holder.gatewayApp = proxyFix(holder.gatewayApp, options)`);
   }
-  if (seen.kind === 'unknown') throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option, `must be ${wanted}, got ${seen.what}`);
-  throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
+  if (seen.kind === 'unknown') throw configError('ERR_PROXYFIX_OPTION_TYPE', option, `must be ${wanted}, got ${seen.what}`);
+  throw configError('ERR_PROXYFIX_OPTION_TYPE', option,
     `must be ${wanted}, got ${seen.what}: ${ADVICE[seen.kind]}`);
 }
 
@@ -103,6 +104,49 @@ export function checkNodeListener(option: string, value: unknown): void {
     gateway: 'a gateway app needs no adapter: wrap it with the middlewares directly',
     holder: 'a gateway app needs no adapter: wrap its gatewayApp with the middlewares directly',
   };
-  throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
+  throw configError('ERR_PROXYFIX_OPTION_TYPE', option,
     `must be a node:http request listener (req, res), got ${seen.what}${advice[seen.kind] ? `: ${advice[seen.kind]}` : ''}`);
+}
+
+/** The app of `appOrHolder` for this request: a holder's `gatewayApp` is read every time. */
+export function appOf(appOrHolder: GatewayApp | GatewayHolder): GatewayApp {
+  if (typeof appOrHolder === 'function') return appOrHolder;
+  const app = appOrHolder.gatewayApp;
+  const seen = recognize(app);
+  if (seen.kind !== 'gateway') throw new TypeError(`the holder's gatewayApp is ${seen.what}, not a gateway app`);
+  return app;
+}
+
+/** Throw the configuration error for anything that is neither a gateway app nor a holder of one. */
+export function checkAppOrHolder(option: string, appOrHolder: unknown): asserts appOrHolder is GatewayApp | GatewayHolder {
+  checkGatewayApp(option, appOrHolder, true);
+}
+
+/** Throw the error every factory throws for something that is not a gateway app. */
+export function checkApp(app: unknown): asserts app is GatewayApp {
+  checkGatewayApp('app', app);
+}
+
+/**
+ * Dispatch a middleware factory's two call forms: `factory(app, options)` wraps an app at once, as
+ * Werkzeug's middlewares do, and `factory(options)` returns a `Middleware` for `compose`. `build`
+ * checks the options and returns the middleware; it runs once per call, so a curried middleware's
+ * options are checked when it is written down, not when the stack is first applied.
+ */
+export function bothForms<Options>(
+  build: (options: Options) => Middleware,
+  appOrOptions: unknown,
+  options: unknown,
+): GatewayApp | Middleware {
+  if (typeof appOrOptions === 'function') {
+    checkApp(appOrOptions);
+    return build(options as Options)(appOrOptions);
+  }
+  // `factory(notAnApp, options)` is a mistake, not the one-argument form; so is `factory(honoApp)`.
+  if (options !== undefined || isAppObject(appOrOptions)) checkApp(appOrOptions);
+  const middleware = build(appOrOptions as Options);
+  return (app: GatewayApp) => {
+    checkApp(app);
+    return middleware(app);
+  };
 }

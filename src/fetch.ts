@@ -4,7 +4,7 @@
  *
  * `proxyFixFetch(handler, options)` is `toFetchHandler(proxyFix(fromFetchHandler(handler), options))`.
  */
-import { proxyFix, type ProxyFixOptions } from './middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from './middleware/proxy-fix/index.js';
 import { fromFetchHandler, toFetchHandler, type FetchHandler, type GetPeer } from './adapters/fetch.js';
 
 export {

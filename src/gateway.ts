@@ -5,7 +5,7 @@
  * function from an environment to a response. Every middleware is written once against this, and
  * the adapters translate node:http and fetch handlers to and from it.
  */
-import { describe } from './errors.js';
+import { describe, isToken } from './options.js';
 
 export interface GatewayEnv {
   /** Request method, upper case as sent: `"GET"`. */
@@ -31,8 +31,26 @@ export interface GatewayEnv {
   /** Lower-case names; repeated lines joined with `", "` in the order received (Cookie lines with `"; "`). */
   headers: Record<string, string>;
   body: AsyncIterable<Uint8Array>;
-  /** Servers' and middlewares' own data (JSGI's `env`). */
-  ext: Record<string | symbol, unknown>;
+  /** Servers' and middlewares' own data (JSGI's `env`), typed through `GatewayExt`. */
+  ext: GatewayExt;
+}
+
+/**
+ * What `env.ext` holds. proxyfix's modules each add the keys they write (`proxyfix.trace`,
+ * `node.request`, …) by augmenting this interface, and an app or server can do the same for its
+ * own, as Hono's `ContextVariableMap` allows:
+ *
+ * @example
+ * declare module 'proxyfix' {
+ *   interface GatewayExt { 'myapp.user'?: { id: string } }
+ * }
+ */
+export interface GatewayExt {
+  /** Each replaced field's value before the first middleware replaced it (`ORIGINALS`). */
+  'proxyfix.orig'?: Originals;
+  /** Set once a proxyFix has fixed the request (`FIXED`). */
+  'proxyfix.fixed'?: true;
+  [key: string | symbol]: unknown;
 }
 
 export interface GatewayResponse {
@@ -68,8 +86,6 @@ export type Originals = Partial<Record<FixedField, string>>;
 
 /** `env.ext[FIXED]` is set once a proxyFix has fixed the request, so a second one changes nothing. */
 export const FIXED = 'proxyfix.fixed';
-/** `env.ext[TRACE]` holds proxyFix's decision trace when its `trace` option is on. */
-export const TRACE = 'proxyfix.trace';
 
 /**
  * Whether a middleware has put forwarded values into `env`: a proxyFix has run, or a field was
@@ -101,7 +117,7 @@ export function shownToApp(env: GatewayEnv, name: string): boolean {
  */
 export function setField(env: GatewayEnv, field: FixedField, value: string): void {
   if (env[field] === value) return;
-  let originals = env.ext[ORIGINALS] as Originals | undefined;
+  let originals = env.ext[ORIGINALS];
   if (originals === undefined) {
     originals = {};
     env.ext[ORIGINALS] = originals;
@@ -112,8 +128,7 @@ export function setField(env: GatewayEnv, field: FixedField, value: string): voi
 
 /** The value `field` had before any middleware replaced it. */
 export function originalValue(env: GatewayEnv, field: FixedField): string {
-  const originals = env.ext[ORIGINALS] as Originals | undefined;
-  return originals?.[field] ?? env[field];
+  return env.ext[ORIGINALS]?.[field] ?? env[field];
 }
 
 const emptyBody: AsyncIterable<Uint8Array> = {
@@ -210,7 +225,7 @@ const stringFields = [
   'queryString',
   'remoteAddr',
   'remotePort',
-] as const;
+];
 
 /**
  * Every way `env` breaks the contract, as readable sentences; an empty list means it is sound.
@@ -223,7 +238,7 @@ export function lintEnv(env: unknown): string[] {
   for (const field of stringFields) {
     if (typeof e[field] !== 'string') problems.push(`${field} is not a string`);
   }
-  if (typeof e.method === 'string' && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(e.method)) {
+  if (typeof e.method === 'string' && !isToken(e.method)) {
     problems.push(`method ${JSON.stringify(e.method)} is not an HTTP token`);
   }
   if (typeof e.scheme === 'string' && !/^[a-z][a-z0-9+.-]*$/.test(e.scheme)) {
@@ -296,7 +311,7 @@ export function lintResponse(response: unknown): string[] {
       problems.push('headers is not an object');
     } else {
       for (const [name, value] of Object.entries(r.headers)) {
-        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) problems.push(`header name ${JSON.stringify(name)} is not a token`);
+        if (!isToken(name)) problems.push(`header name ${JSON.stringify(name)} is not a token`);
         const values = Array.isArray(value) ? value : [value];
         for (const v of values) {
           if (typeof v !== 'string') problems.push(`header ${JSON.stringify(name)} has a value that is not a string`);
@@ -311,4 +326,27 @@ export function lintResponse(response: unknown): string[] {
     problems.push('body is neither a string, a Uint8Array nor an async iterable');
   }
   return problems;
+}
+
+/** Reason phrases of the client errors a middleware may answer with, as node:http words them. */
+const CLIENT_ERRORS: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
+  409: 'Conflict', 410: 'Gone', 411: 'Length Required', 412: 'Precondition Failed', 413: 'Payload Too Large',
+  414: 'URI Too Long', 415: 'Unsupported Media Type', 416: 'Range Not Satisfiable', 417: 'Expectation Failed',
+  418: "I'm a Teapot", 421: 'Misdirected Request', 422: 'Unprocessable Entity', 423: 'Locked', 424: 'Failed Dependency',
+  425: 'Too Early', 426: 'Upgrade Required', 428: 'Precondition Required', 429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large', 451: 'Unavailable For Legal Reasons',
+};
+
+/**
+ * A middleware's refusal: plain text that says what to fix, never echoing what the client sent
+ * (the body may be shown as a page). Each call returns a fresh object: the app owns its response.
+ */
+export function refusal(status: number, sentence: string): GatewayResponse {
+  return {
+    status,
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
+    body: `${CLIENT_ERRORS[status] ?? 'Client Error'}: ${sentence}\n`,
+  };
 }

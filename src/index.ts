@@ -1,19 +1,25 @@
+/**
+ * `proxyfix`: the gateway contract, the middlewares over it, trust lists and the `explain` trace.
+ * It loads no server and no node:http, so a fetch runtime or a bundle pays only for what it uses;
+ * the adapters are `proxyfix/node` and `proxyfix/fetch`, the built-in server `proxyfix/server`.
+ */
 export type {
   GatewayApp,
   GatewayEnv,
+  GatewayExt,
   GatewayHolder,
   GatewayResponse,
   EnvInit,
   FixedField,
+  Middleware,
   Originals,
 } from './gateway.js';
-export { createEnv, lintEnv, lintResponse, originalValue, ORIGINALS, requestUrl } from './gateway.js';
-export type { ConfigError, ConfigErrorCode } from './errors.js';
-export { proxyFix, FIXED, TRACE, type ProxyFixOptions } from './middleware/proxy-fix.js';
-export { explain, type FieldOutcome, type FieldTrace, type ForwardedField, type HopTrace, type ProxyFixTrace } from './explain.js';
+export { createEnv, FIXED, lintEnv, lintResponse, originalValue, ORIGINALS, requestUrl } from './gateway.js';
+export { isConfigError, type ConfigError, type ConfigErrorCode, type ProxyFixWarning, type ProxyFixWarningCode, type WarningHandler } from './options.js';
+export { explain, proxyFix, type ProxyFixOptions } from './middleware/proxy-fix/index.js';
+export { TRACE, type FieldOutcome, type FieldTrace, type ForwardedField, type HopTrace, type ProxyFixTrace } from './trace.js';
 export { compileTrust, type TrustInput, type TrustPredicate } from './net/trust.js';
 export { compose } from './middleware/compose.js';
-export type { Middleware } from './gateway.js';
 export {
   rewriteHeaders,
   REWRITE_TRACE,
@@ -24,22 +30,3 @@ export {
 } from './middleware/rewrite.js';
 export { trustGate, STRIPPED, type TrustGateOptions } from './middleware/trust-gate.js';
 export { allowedHosts, HOST_CHECK, type AllowedHostsOptions, type HostCheckTrace } from './middleware/allowed-hosts.js';
-export {
-  fromNodeListener,
-  toGatewayEnv,
-  toNodeListener,
-  toNodeMiddleware,
-  writeGatewayResponse,
-  type NodeListener,
-  type NodeMiddleware,
-  type NodeListenerOptions,
-  type NodeResponseInfo,
-} from './adapters/node.js';
-export { fromFetchHandler, toFetchHandler, type FetchHandler, type FetchHandlerOptions, type GetPeer, type PeerInfo } from './adapters/fetch.js';
-export { fromUpgradeListener, toUpgradeListener, type UpgradeListener, type UpgradeListenerOptions } from './adapters/upgrade.js';
-export { fixedOf, type FixedRequest } from './adapters/fixed.js';
-export { proxyFixExpress, proxyFixNode, proxyFixUpgrade } from './node.js';
-export { proxyFixFetch, type ProxyFixFetchOptions } from './fetch.js';
-export type { AppInterface } from './adapters/interface.js';
-export { serve, type LogSink, type RunningServer, type ServableApp, type ServeOptions } from './server/serve.js';
-export { inspectApp, type InspectedFields, type Inspection, type InspectOptions } from './server/inspect.js';

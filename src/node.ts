@@ -6,8 +6,8 @@
  * `proxyFixNode(listener, options)` is `toNodeListener(proxyFix(fromNodeListener(listener), options))`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { proxyFix, type ProxyFixOptions } from './middleware/proxy-fix.js';
-import { configError } from './errors.js';
+import { proxyFix, type ProxyFixOptions } from './middleware/proxy-fix/index.js';
+import { configError } from './options.js';
 import { fromNodeListener, toNodeListener, toNodeMiddleware, type NodeListener, type NodeMiddleware } from './adapters/node.js';
 import { fromUpgradeListener, toUpgradeListener, type UpgradeListener } from './adapters/upgrade.js';
 
@@ -69,7 +69,7 @@ export function proxyFixUpgrade(listener: UpgradeListener, options?: ProxyFixOpt
  */
 export function proxyFixExpress(options: ProxyFixOptions = {}): NodeMiddleware {
   if (typeof options === 'object' && options !== null && options.xPrefix !== undefined && options.xPrefix !== 0) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', 'xPrefix',
+    throw configError('ERR_PROXYFIX_OPTION_CONFLICT', 'xPrefix',
       'cannot reach Express from app.use: it sets req.baseUrl again after every middleware; ' +
       'use http.createServer(proxyFixNode(app, options)) for a prefix');
   }

@@ -18,9 +18,10 @@ import { fixedOf } from '../src/adapters/fixed.js';
 import { toNodeListener } from '../src/adapters/node.js';
 import { proxyFixFetch } from '../src/fetch.js';
 import { createEnv, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { request } from './fixtures/http-client.js';
-import { certificate, tempDir } from './fixtures/proxies.js';
+import { certificate } from './fixtures/certificates.js';
+import { tempDir } from './fixtures/teardown.js';
 
 // A streaming test that is broken waits forever: let it fail instead.
 t.setTimeout(30_000);

@@ -13,7 +13,7 @@ import { fromNodeListener, presentToNode, toNodeListener, toNodeMiddleware, type
 import { createEnv, type GatewayApp } from '../src/gateway.js';
 import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
-import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { proxyFixExpress } from '../src/node.js';
 import { rawExchange, request, type Answer } from './fixtures/http-client.js';
 

@@ -13,8 +13,9 @@ import { fromUpgradeListener, proxyFixUpgrade, toNodeListener, toUpgradeListener
 import { createEnv, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
 import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
-import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
-import { certificate, tempDir } from './fixtures/proxies.js';
+import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
+import { certificate } from './fixtures/certificates.js';
+import { tempDir } from './fixtures/teardown.js';
 import { request } from './fixtures/http-client.js';
 import { converse, isRefusal, webSocketStack, type ClientOptions, type Seen } from './fixtures/websocket.js';
 
@@ -197,7 +198,7 @@ t.test('toUpgradeListener: responses written on the raw socket, and errors', asy
       error: /body failed/ },
     { name: 'the app closed the socket and threw: nothing more is written',
       app: (env) => {
-        (env.ext[UPGRADE] as { socket: net.Socket }).socket.destroy();
+        env.ext[UPGRADE]!.socket.destroy();
         throw new Error('after closing');
       },
       expect: '', error: /after closing/ },
@@ -221,7 +222,7 @@ t.test('a client that resets while the app runs does not take the server down', 
   let started!: () => void;
   const running = new Promise<void>((resolve) => { started = resolve; });
   const port = await upgradeServer(t, toUpgradeListener(async (env): Promise<GatewayResponse> => {
-    const { socket } = env.ext[UPGRADE] as { socket: net.Socket };
+    const { socket } = env.ext[UPGRADE]!;
     if (env.pathInfo === '/slow') {
       const closed = new Promise((resolve) => socket.once('close', resolve));
       started();

@@ -9,7 +9,7 @@
  * fetch handler served as a listener, refusals without back-pressure); the rest pin what held.
  */
 import t, { type Test } from 'tap';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -28,13 +28,14 @@ import { proxyFixFetch } from '../src/fetch.js';
 import type { GatewayApp, GatewayEnv, GatewayResponse, Middleware } from '../src/gateway.js';
 import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
-import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { trustGate } from '../src/middleware/trust-gate.js';
 import { proxyFixExpress, proxyFixNode } from '../src/node.js';
 import { serve } from '../src/server/serve.js';
 import { frameworks, ORIGIN, PATH, type View } from './fixtures/frameworks.js';
 import { rawExchange, request } from './fixtures/http-client.js';
-import { certificate, tempDir } from './fixtures/proxies.js';
+import { certificate } from './fixtures/certificates.js';
+import { tempDir } from './fixtures/teardown.js';
 import { getWithLines, parseResponses, type RawResponse } from './fixtures/raw-http.js';
 
 const UPSTREAM_HOST = 'upstream.local:8080';
@@ -553,7 +554,7 @@ t.test('upgrades refused by allowedHosts: huge hosts, and clients that leave mid
   let maxQueued = 0;
   const refuseSlowly: Middleware = (app) => (env) => {
     if (env.pathInfo !== '/stream') return app(env);
-    const { socket } = env.ext[UPGRADE] as { socket: Socket };
+    const { socket } = env.ext[UPGRADE]!;
     async function* body() {
       for (let i = 0; i < 256; i++) {
         yielded++;

@@ -1,9 +1,9 @@
 /** allowedHosts: pattern kinds, ports, Unicode, invalid hosts, the response, the trace and option errors. */
 import t from 'tap';
 import { createEnv, type EnvInit, type GatewayApp } from '../src/gateway.js';
-import { allowedHosts, HOST_CHECK, type AllowedHostsOptions, type HostCheckTrace } from '../src/middleware/allowed-hosts.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
-import { bodyText, innerApp, run } from './fixtures/stack.js';
+import { allowedHosts, HOST_CHECK, type AllowedHostsOptions } from '../src/middleware/allowed-hosts.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
+import { bodyText, innerApp, run } from './fixtures/run.js';
 
 const hosts = [
   'example.com',
@@ -103,7 +103,7 @@ t.test('named cases', async (t) => {
     const { reached, response, env } = await run(middleware, { scheme: 'https', ...c.init, host: c.host });
     t.equal(reached, c.allowed, `${c.name}: ${JSON.stringify(c.host)} ${c.allowed ? 'allowed' : 'refused'}`);
     t.equal(response.status, c.allowed ? 204 : 400, `${c.name}: status`);
-    t.equal((env.ext[HOST_CHECK] as HostCheckTrace).allowed, c.allowed, `${c.name}: trace`);
+    t.equal(env.ext[HOST_CHECK]!.allowed, c.allowed, `${c.name}: trace`);
   }
 });
 
@@ -148,7 +148,7 @@ t.test('the trace', async (t) => {
 
 t.test('duplicate and overlapping patterns: the first that allows a port is reported', async (t) => {
   const trace = async (host: string) =>
-    (await run(allowedHosts({ hosts: ['a.example:81', 'a.example:81', 'a.example', 'a.example:82'], trace: true }), { host })).env.ext[HOST_CHECK] as HostCheckTrace;
+    (await run(allowedHosts({ hosts: ['a.example:81', 'a.example:81', 'a.example', 'a.example:82'], trace: true }), { host })).env.ext[HOST_CHECK]!;
   t.equal((await trace('a.example:81')).pattern, 'a.example', 'any port wins over a given port');
   t.equal((await trace('a.example:99')).pattern, 'a.example');
 });

@@ -14,7 +14,7 @@ import { fromNodeListener, toNodeListener } from '../src/adapters/node.js';
 import type { GatewayApp } from '../src/gateway.js';
 import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { rewriteHeaders } from '../src/middleware/rewrite.js';
 import { trustGate } from '../src/middleware/trust-gate.js';
 import { serve } from '../src/server/serve.js';

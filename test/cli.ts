@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import type { RunningServer } from '../src/server/serve.js';
 import { cli, root, run, Running } from './fixtures/child.js';
 import { command } from './fixtures/command.js';
@@ -43,6 +43,16 @@ function proxyFixMessage(options: ProxyFixOptions): string {
     return (error as Error).message;
   }
   throw new Error(`proxyFix accepts ${JSON.stringify(options)}`);
+}
+
+/** A port on 127.0.0.1 that is free now, for a test that must name its port. */
+function freePort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const probe = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 async function occupiedPort(t: Test): Promise<number> {
@@ -207,6 +217,31 @@ t.test('--inspect from the environment, on several addresses from PROXYFIX_BIND'
   t.match(outcome.stdout, /"GET \/ HTTP\/1\.1" 200/, 'PROXYFIX_NO_ACCESS_LOG=false keeps the access log');
 });
 
+t.test('-b or PROXYFIX_BIND replaces the default address, 127.0.0.1:8000, rather than adding to it', async (t) => {
+  // `npm start -- -b ADDR` runs `proxyfix serve --inspect -b ADDR`: the server must move there.
+  const port = await freePort();
+  const moved = await command(t, ['serve', '--inspect', '--no-access-log', '-b', `127.0.0.1:${port}`]);
+  t.strictSame(moved.server?.addresses, [`127.0.0.1:${port}`], '-b: only the address given');
+  t.match(moved.stderr, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}\n$`));
+  const envPort = await freePort();
+  const fromEnv = await command(t, ['serve', '--inspect', '--no-access-log'], { PROXYFIX_BIND: `127.0.0.1:${envPort}` });
+  t.strictSame(fromEnv.server?.addresses, [`127.0.0.1:${envPort}`], 'PROXYFIX_BIND: only the address given');
+  const both = await command(t, ['serve', '--inspect', '--no-access-log', '-b', '127.0.0.1:0'], { PROXYFIX_BIND: '[::1]:0' });
+  t.equal(both.server?.addresses.length, 1, '-b wins over PROXYFIX_BIND, without adding to it');
+  t.match(both.server?.addresses[0], /^127\.0\.0\.1:\d+$/);
+
+  // Without either, the default: held here (or by whoever else holds it), so the command must
+  // report it in use, which names the address it tried.
+  const holder = http.createServer();
+  const held = await new Promise<boolean>((resolve) => {
+    holder.once('error', () => resolve(false));
+    holder.listen(8000, '127.0.0.1', () => resolve(true));
+  });
+  t.teardown(() => { if (held) holder.close(); });
+  const { error } = await command(t, ['serve', '--inspect', '--no-access-log']);
+  t.equal(error?.message, 'listen EADDRINUSE: address already in use 127.0.0.1:8000', 'no -b: 127.0.0.1:8000');
+});
+
 t.test('--trusted with --x-for inf and --trust-unix-socket', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'proxyfix-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -264,12 +299,7 @@ t.test('the program with -w 2 and module:factory(): workers on TCP, IPv6 and Uni
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const socketPath = join(dir, 'workers.sock');
   // A given, non-zero port: free now, for the workers to bind.
-  const free = await new Promise<number>((resolve) => {
-    const probe = http.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+  const free = await freePort();
   const child = startCli(t, [`${apps}:createPidApp()`, '-w', '2', '-b', '127.0.0.1:0', '-b', '[::1]:0', '-b', `unix:${socketPath}`,
     '-b', `127.0.0.1:${free}`, '--no-access-log']);
   const listening = await child.waitFor(

@@ -9,12 +9,12 @@ import fc from 'fast-check';
 import { createEnv, lintEnv, lintResponse, type EnvInit, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
 import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
-import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { rewriteHeaders, type RewriteHeadersOptions } from '../src/middleware/rewrite.js';
 import { trustGate, type TrustGateOptions } from '../src/middleware/trust-gate.js';
 import type { TrustInput } from '../src/net/trust.js';
 import * as arb from './fixtures/arbitraries.js';
-import { fields } from './fixtures/stack.js';
+import { fields } from './fixtures/run.js';
 
 const proxies = ['10.0.0.0/8'];
 const proxy = fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 254 })).map(([a, b]) => `10.0.${a}.${b}`);

@@ -3,10 +3,10 @@ import t from 'tap';
 import { createEnv, ORIGINALS, type EnvInit, type GatewayApp, type GatewayEnv } from '../src/gateway.js';
 import { allowedHosts } from '../src/middleware/allowed-hosts.js';
 import { compose } from '../src/middleware/compose.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { rewriteHeaders } from '../src/middleware/rewrite.js';
 import { STRIPPED, trustGate } from '../src/middleware/trust-gate.js';
-import { fields, innerApp, run } from './fixtures/stack.js';
+import { fields, innerApp, run } from './fixtures/run.js';
 
 t.test('the first middleware listed runs first', async (t) => {
   const order: string[] = [];

@@ -8,7 +8,8 @@ import { readdirSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { Running, root } from './fixtures/child.js';
 import { firstMessage, nginxFor, startExample, startNpmExample } from './fixtures/examples.js';
-import { CLIENTS, forged, MARKERS, needProxy, send, V4, type Client } from './fixtures/proxies.js';
+import { CLIENTS, forged, MARKERS, send, V4, type Client } from './fixtures/proxy-clients.js';
+import { needProxy } from './fixtures/real-proxies.js';
 
 t.setTimeout(120_000);
 

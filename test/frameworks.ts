@@ -10,7 +10,7 @@
  */
 import t, { type Test } from 'tap';
 import http from 'node:http';
-import type { ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import type { ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { request } from './fixtures/http-client.js';
 import { frameworks, ORIGIN, PATH, type Framework, type View } from './fixtures/frameworks.js';
 

@@ -3,7 +3,7 @@
  */
 import t from 'tap';
 import { createEnv, type EnvInit, type GatewayApp, type GatewayResponse } from '../src/gateway.js';
-import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { escapeHtml, inspectApp, prefersHtml, type Inspection, type InspectOptions } from '../src/server/inspect.js';
 import { serve } from '../src/server/serve.js';
 import { request } from './fixtures/http-client.js';

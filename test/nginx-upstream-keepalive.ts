@@ -9,7 +9,9 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import express from 'express';
 import { proxyFixNode } from '../src/node.js';
-import { defer, needProxy, startProxy, tempDir, type Client } from './fixtures/proxies.js';
+import type { Client } from './fixtures/proxy-clients.js';
+import { needProxy, startProxy } from './fixtures/real-proxies.js';
+import { defer, tempDir } from './fixtures/teardown.js';
 
 /** In the sample configs' form (nginx on 80, the app on 127.0.0.1:8000): startProxy fills in the test's ports. */
 const CONFIG = `

@@ -1,8 +1,8 @@
 /** proxyFix reading RFC 7239 `Forwarded`: the RFC's examples, parser tricks, and family rules. */
 import t from 'tap';
 import { createEnv, type EnvInit } from '../src/gateway.js';
-import { explain } from '../src/explain.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
+import { explain } from '../src/middleware/proxy-fix/index.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { ForwardedFromRight, parseNode } from '../src/net/forwarded.js';
 import { checkCases, type FieldCase } from './fixtures/run.js';
 

@@ -3,7 +3,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { createEnv, lintEnv } from '../src/gateway.js';
 import { isIP } from 'node:net';
-import type { ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import type { ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { count, forValue, host, port, prefix, scheme } from './fixtures/arbitraries.js';
 import { fixed, view } from './fixtures/run.js';
 

@@ -8,7 +8,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { createEnv } from '../src/gateway.js';
-import type { ProxyFixOptions } from '../src/middleware/proxy-fix.js';
+import type { ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { fixed, view } from './fixtures/run.js';
 
 const trusted = ['10.0.0.0/8'];

@@ -1,7 +1,7 @@
 /** proxyFix with a trust list: the walk, hop by hop, as named cases. */
 import t from 'tap';
 import { createEnv, type EnvInit } from '../src/gateway.js';
-import { explain } from '../src/explain.js';
+import { explain } from '../src/middleware/proxy-fix/index.js';
 import { checkCases, type FieldCase } from './fixtures/run.js';
 
 // The app's peer is the inner proxy 10.0.0.2; proxies live in 10.0.0.0/8.
@@ -130,7 +130,7 @@ t.test('the trace shows the walk and why each field was (not) used', async (t) =
 
 t.test('configuration rules for trust', async (t) => {
   const app = () => ({ status: 204 });
-  const { proxyFix } = await import('../src/middleware/proxy-fix.js');
+  const { proxyFix } = await import('../src/middleware/proxy-fix/index.js');
   t.throws(() => proxyFix(app, { xFor: Infinity }), { option: 'xFor', code: 'ERR_PROXYFIX_OPTION_RANGE' });
   t.doesNotThrow(() => proxyFix(app, { xFor: Infinity, trusted: [] }));
   t.throws(() => proxyFix(app, { trustUnixSocket: true }), { option: 'trustUnixSocket', code: 'ERR_PROXYFIX_OPTION_CONFLICT' });
@@ -141,7 +141,7 @@ t.test('configuration rules for trust', async (t) => {
 });
 
 t.test('misconfiguration is visible: rate-limited process warnings', async (t) => {
-  const { proxyFix } = await import('../src/middleware/proxy-fix.js');
+  const { proxyFix } = await import('../src/middleware/proxy-fix/index.js');
   const warnings: Error[] = [];
   const listener = (warning: Error) => warnings.push(warning);
   process.on('warning', listener);

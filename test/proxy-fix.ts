@@ -1,8 +1,7 @@
 import t from 'tap';
-import { createEnv, ORIGINALS } from '../src/gateway.js';
-import { FIXED, TRACE, proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix.js';
-import type { ProxyFixTrace } from '../src/explain.js';
-import { explain } from '../src/explain.js';
+import { createEnv, FIXED, ORIGINALS } from '../src/gateway.js';
+import { TRACE } from '../src/trace.js';
+import { explain, proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/index.js';
 import { checkCases, fixed, view, type FieldCase } from './fixtures/run.js';
 
 /** The env every case starts from: a request to the app server on 10.0.0.5:8000 from proxy 10.0.0.2. */
@@ -210,7 +209,7 @@ t.test('applying twice gives what applying once gives', async (t) => {
   const inner = proxyFix((env) => { twice = env; return { status: 204 }; }, { xFor: 2, xHost: 1, trace: true });
   await proxyFix(inner, options)(createEnv({ ...base, headers }));
   t.same(view(twice!), view(once));
-  const trace = twice!.ext[TRACE] as ProxyFixTrace;
+  const trace = twice!.ext[TRACE]!;
   t.equal(trace.fields[0]!.outcome, 'already-fixed');
   t.same(trace.changed, {});
   t.same(twice!.ext[ORIGINALS], once.ext[ORIGINALS]);
@@ -229,7 +228,7 @@ t.test('the trace is kept only when asked for', async (t) => {
   const plain = await fixed({}, { ...base, headers });
   t.equal(plain.ext[TRACE], undefined);
   const traced = await fixed({ trace: true, xHost: 1 }, { ...base, headers });
-  const trace = traced.ext[TRACE] as ProxyFixTrace;
+  const trace = traced.ext[TRACE]!;
   t.equal(trace.family, 'x-forwarded');
   t.equal(trace.peer, '10.0.0.2');
   t.same(trace.fields.map((f) => [f.field, f.outcome, f.depth, f.value]), [

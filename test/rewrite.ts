@@ -1,15 +1,13 @@
 /** rewriteHeaders: named cases per target field, trust, counts, the trace, the warning and option errors. */
 import t from 'tap';
 import { createEnv, ORIGINALS, type EnvInit, type GatewayApp } from '../src/gateway.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import {
   REWRITE_TRACE,
-  UNTRUSTED_REWRITE_WARNING,
   rewriteHeaders,
-  type RewriteFieldTrace,
   type RewriteHeadersOptions,
 } from '../src/middleware/rewrite.js';
-import { fields, innerApp, run, warningsDuring } from './fixtures/stack.js';
+import { fields, innerApp, run, warningsDuring } from './fixtures/run.js';
 
 // The app server on app.internal:8000, reached by the proxy 10.0.0.2.
 const base: EnvInit = { remoteAddr: '10.0.0.2', remotePort: '50000', host: 'app.internal:8000', url: '/' };
@@ -146,7 +144,7 @@ t.test('the trace says what each mapped header did', async (t) => {
   };
   const { env } = await run((app) => rewriteHeaders(app, options),
     { ...base, headers: { 'x-fhost': 'a b', 'x-real-ip': '203.0.113.7', 'x-scheme': 'https' } });
-  const trace = env.ext[REWRITE_TRACE] as RewriteFieldTrace[];
+  const trace = env.ext[REWRITE_TRACE]!;
   t.same(trace.map((f) => [f.field, f.outcome]), [
     ['remoteAddr', 'too-few-values'], ['scheme', 'used'], ['host', 'invalid'], ['scriptName', 'absent'],
   ], 'in application order, not map order');
@@ -157,14 +155,14 @@ t.test('the trace says what each mapped header did', async (t) => {
   t.match(trace[3], { detail: 'no x-script-name header' });
 
   const direct = await run((app) => rewriteHeaders(app, options), { ...base, remoteAddr: '203.0.113.66', headers: { 'x-fhost': 'example.com' } });
-  t.same((direct.env.ext[REWRITE_TRACE] as RewriteFieldTrace[]).map((f) => f.outcome), ['untrusted', 'untrusted', 'untrusted', 'untrusted']);
-  t.match((direct.env.ext[REWRITE_TRACE] as RewriteFieldTrace[])[0], { detail: /203\.0\.113\.66 is not in the trust list/ });
+  t.same(direct.env.ext[REWRITE_TRACE]!.map((f) => f.outcome), ['untrusted', 'untrusted', 'untrusted', 'untrusted']);
+  t.match(direct.env.ext[REWRITE_TRACE]![0], { detail: /203\.0\.113\.66 is not in the trust list/ });
   const unix = await run((app) => rewriteHeaders(app, options), { ...base, remoteAddr: '', headers: {} });
-  t.match((unix.env.ext[REWRITE_TRACE] as RewriteFieldTrace[])[0], { outcome: 'untrusted', detail: /Unix socket/ });
+  t.match(unix.env.ext[REWRITE_TRACE]![0], { outcome: 'untrusted', detail: /Unix socket/ });
 
   const details = async (map: RewriteHeadersOptions['map'], headers: Record<string, string>) => {
     const { env } = await run((app) => rewriteHeaders(app, { map, trusted, trace: true }), { ...base, headers });
-    return (env.ext[REWRITE_TRACE] as RewriteFieldTrace[]).map((f) => f.detail);
+    return env.ext[REWRITE_TRACE]!.map((f) => f.detail);
   };
   t.same(await details({ a: 'remoteAddr', b: 'remotePort', c: 'serverName', d: 'serverPort', e: 'scriptName' },
     { a: '203.0.113.7', b: '4711', c: 'proxy1', d: '8443', e: '/app' }),
@@ -186,7 +184,7 @@ t.test('without trusted: a one-time warning per instance, on its first request',
     await app!(createEnv(base));
   });
   t.equal(first.length, 1, 'once for two requests');
-  t.match(first[0], { name: 'ProxyFixWarning', code: UNTRUSTED_REWRITE_WARNING, message: /copies x-real-ip, x-fhost from every request/ });
+  t.match(first[0], { name: 'ProxyFixWarning', code: 'PROXYFIX_UNTRUSTED_REWRITE', message: /copies x-real-ip, x-fhost from every request/ });
   const later = await warningsDuring(() => app!(createEnv(base)));
   t.same(later, [], 'never again');
 

@@ -11,11 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { GatewayApp } from '../src/gateway.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
-import {
-  checkServeOptions, combinedLogLine, logQuoted, logTime, parseBind, serve,
-  type RunningServer, type ServeOptions,
-} from '../src/server/serve.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
+import { combinedLogLine, logQuoted, logTime } from '../src/server/access-log.js';
+import { serve, type RunningServer, type ServeOptions } from '../src/server/serve.js';
+import { checkServeOptions, parseBind } from '../src/server/settings.js';
 import { connect, rawExchange, request, sleep, statusLine, type Target } from './fixtures/http-client.js';
 
 /** Log lines a server wrote, by sink. */

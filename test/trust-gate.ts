@@ -1,9 +1,9 @@
 /** trustGate: which headers an untrusted peer loses, rejection, the record, and option errors. */
 import t from 'tap';
 import { createEnv, type EnvInit, type GatewayApp } from '../src/gateway.js';
-import { proxyFix } from '../src/middleware/proxy-fix.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { STRIPPED, trustGate, type TrustGateOptions } from '../src/middleware/trust-gate.js';
-import { bodyText, fields, innerApp, run } from './fixtures/stack.js';
+import { bodyText, fields, innerApp, run } from './fixtures/run.js';
 
 const base: EnvInit = { remoteAddr: '10.0.0.2', remotePort: '50000', host: 'app.internal:8000', url: '/' };
 const trusted = ['10.0.0.0/8'];

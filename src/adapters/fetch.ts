@@ -10,12 +10,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkGatewayApp, tagKind } from '../app-kind.js';
-import { configError, describe, writeStack } from '../errors.js';
+import { configError, describe } from '../options.js';
 import { checkResponse, isFetchResponse, type GatewayApp, type GatewayEnv, type GatewayResponse, requestUrl, shownToApp, splitHostHeader } from '../gateway.js';
 import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
 import { remember } from './fixed.js';
-import { NODE_REQUEST, NODE_RESPONSE, presentToNode } from './node.js';
+import { NODE_REQUEST, NODE_RESPONSE, presentToNode, writeStack } from './node.js';
 
 /**
  * A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. The rest
@@ -54,6 +54,15 @@ export interface FetchHandlerOptions {
 export const FETCH_REQUEST = 'fetch.request';
 /** `env.ext[FETCH_ARGS]`: the handler's arguments after the request (a runtime's bindings, context). */
 export const FETCH_ARGS = 'fetch.args';
+
+declare module '../gateway.js' {
+  interface GatewayExt {
+    /** The `Request` the env was built from, when `toFetchHandler` built it (`FETCH_REQUEST`). */
+    'fetch.request'?: Request;
+    /** The handler's arguments after the request (`FETCH_ARGS`). */
+    'fetch.args'?: readonly unknown[];
+  }
+}
 
 /** Set on the response of a `fromFetchHandler` app: the handler's own `Response`, to pass on as it is. */
 const FETCH_RESPONSE = Symbol('proxyfix.fetch.response');
@@ -157,7 +166,7 @@ export function toFetchHandler(app: GatewayApp, options: FetchHandlerOptions = {
   checkGatewayApp('app', app);
   const getPeer = options.getPeer ?? nodeServerPeer;
   if (typeof getPeer !== 'function') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'getPeer', `must be a function (request, ...rest) => { remote: { address, port } }, got ${describe(getPeer)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'getPeer', `must be a function (request, ...rest) => { remote: { address, port } }, got ${describe(getPeer)}`);
   }
   const onError = options.onError ?? writeStack;
   return tagKind(async function gatewayFetch(request: Request, ...rest: unknown[]): Promise<Response> {
@@ -181,7 +190,7 @@ function envToRequest(env: GatewayEnv): Request {
     if (name !== 'host' && shownToApp(env, name)) headers.set(name, env.headers[name]!);
   }
   if (env.host !== '') headers.set('host', env.host);
-  const original = env.ext[FETCH_REQUEST] as Request | undefined;
+  const original = env.ext[FETCH_REQUEST];
   const hasBody = env.method !== 'GET' && env.method !== 'HEAD';
   const init: RequestInit & { duplex?: 'half' } = { method: env.method, headers };
   if (hasBody) {
@@ -222,7 +231,7 @@ function toGatewayResponse(response: Response): GatewayResponse {
  */
 export function fromFetchHandler(handler: FetchHandler): GatewayApp {
   if (typeof handler !== 'function') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'handler',
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'handler',
       `must be a fetch handler (a function from Request to Response), got ${describe(handler)}` +
       (typeof (handler as { fetch?: unknown } | null)?.fetch === 'function' ? ': pass its fetch method, bound to it' : ''));
   }
@@ -233,8 +242,8 @@ export function fromFetchHandler(handler: FetchHandler): GatewayApp {
     }
     const request = envToRequest(env);
     remember(request, env);
-    let rest = (env.ext[FETCH_ARGS] as unknown[] | undefined) ?? [];
-    const fromNode = env.ext[NODE_REQUEST] as IncomingMessage | undefined;
+    let rest = env.ext[FETCH_ARGS] ?? [];
+    const fromNode = env.ext[NODE_REQUEST];
     if (fromNode !== undefined) {
       // Served by toNodeListener: give the handler the bindings @hono/node-server would.
       presentToNode(fromNode, env);

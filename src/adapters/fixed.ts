@@ -2,8 +2,8 @@
  * `fixedOf(request)`: what the middlewares decided about a request, for code that only has the
  * framework's request object (a node `IncomingMessage` or a fetch `Request`) and not the env.
  */
-import type { ProxyFixTrace } from '../explain.js';
-import { type GatewayEnv, ORIGINALS, type Originals, requestUrl, TRACE } from '../gateway.js';
+import { TRACE, type ProxyFixTrace } from '../trace.js';
+import { type GatewayEnv, ORIGINALS, type Originals, requestUrl } from '../gateway.js';
 
 /** Where an adapter leaves the env on the request object it hands to the app. */
 const ENV = Symbol('proxyfix.env');
@@ -48,8 +48,8 @@ export function fixedOf(request: object): FixedRequest | undefined {
     pathInfo: env.pathInfo,
     queryString: env.queryString,
     url: requestUrl(env),
-    originals: { ...(env.ext[ORIGINALS] as Originals | undefined) },
-    trace: env.ext[TRACE] as ProxyFixTrace | undefined,
+    originals: { ...env.ext[ORIGINALS] },
+    trace: env.ext[TRACE],
     env,
   };
 }

@@ -5,11 +5,11 @@
  * app`) through `fromFetchHandler`. uvicorn's `--interface` is the model: found out by default,
  * named when the guess would be wrong (a one-argument fetch handler looks like a gateway app).
  */
-import { APP_KIND, recognize } from '../app-kind.js';
-import { configError } from '../errors.js';
+import { APP_KIND, checkAppOrHolder, recognize } from '../app-kind.js';
+import { configError } from '../options.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { fromFetchHandler, type FetchHandler } from './fetch.js';
-import { checkAppOrHolder, fromNodeListener, type NodeListener } from './node.js';
+import { fromNodeListener, type NodeListener } from './node.js';
 
 /** The kind of app given to `serve`: `auto` tells it from what the app looks like. */
 export type AppInterface = 'auto' | 'gateway' | 'node' | 'fetch';
@@ -26,7 +26,7 @@ interface FetchObject { fetch: FetchHandler }
  */
 export async function servedApp(app: unknown, kind: AppInterface = 'auto', option = 'app'): Promise<GatewayApp | GatewayHolder> {
   if (!INTERFACES.includes(kind)) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'interface', `must be one of ${INTERFACES.join(', ')}, got ${String(kind)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'interface', `must be one of ${INTERFACES.join(', ')}, got ${String(kind)}`);
   }
   const seen = recognize(app);
   const as = kind === 'auto'
@@ -59,6 +59,6 @@ export async function servedApp(app: unknown, kind: AppInterface = 'auto', optio
       checkAppOrHolder(option, app);
       return app;
   }
-  throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option, `must be ${kind === 'node' ? 'a node:http request listener, a Koa app or a Fastify instance'
+  throw configError('ERR_PROXYFIX_OPTION_TYPE', option, `must be ${kind === 'node' ? 'a node:http request listener, a Koa app or a Fastify instance'
     : 'a fetch handler or an object with a fetch method'} (interface is ${kind}), got ${seen.what}`);
 }

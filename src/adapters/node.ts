@@ -14,11 +14,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { finished, pipeline } from 'node:stream/promises';
-import { checkGatewayApp, checkNodeListener, recognize, tagKind } from '../app-kind.js';
-import { describe, writeStack } from '../errors.js';
+import { appOf, checkAppOrHolder, checkGatewayApp, checkNodeListener, tagKind } from '../app-kind.js';
+import { describe } from '../options.js';
 import {
-  checkResponse, FIXED, isFetchResponse, joinHeaderLine, ORIGINALS, TRACE, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
+  checkResponse, FIXED, isFetchResponse, joinHeaderLine, ORIGINALS, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
+import { TRACE } from '../trace.js';
 import { fixedOf, remember } from './fixed.js';
 import { defaultPort } from '../net/port.js';
 
@@ -28,6 +29,17 @@ export const NODE_REQUEST = 'node.request';
 export const NODE_RESPONSE = 'node.response';
 /** `env.ext[NODE_NEXT]`: the `next` of a connect-style middleware, when `toNodeMiddleware` built the env. */
 export const NODE_NEXT = 'node.next';
+
+declare module '../gateway.js' {
+  interface GatewayExt {
+    /** The node:http request, when `toNodeListener` built the env (`NODE_REQUEST`). */
+    'node.request'?: IncomingMessage;
+    /** The node:http response it is answered on (`NODE_RESPONSE`). */
+    'node.response'?: ServerResponse;
+    /** The `next` of a connect-style middleware, when `toNodeMiddleware` built the env (`NODE_NEXT`). */
+    'node.next'?: (error?: unknown) => void;
+  }
+}
 
 /** What a request listener hands to `onResponse` once a request is over. */
 export interface NodeResponseInfo {
@@ -192,20 +204,6 @@ export async function writeGatewayResponse(res: ServerResponse, response: Gatewa
   return bytes;
 }
 
-/** The app of `appOrHolder` for this request: a holder's `gatewayApp` is read every time. */
-function appOf(appOrHolder: GatewayApp | GatewayHolder): GatewayApp {
-  if (typeof appOrHolder === 'function') return appOrHolder;
-  const app = appOrHolder.gatewayApp;
-  const seen = recognize(app);
-  if (seen.kind !== 'gateway') throw new TypeError(`the holder's gatewayApp is ${seen.what}, not a gateway app`);
-  return app;
-}
-
-/** Throw the configuration error for anything that is neither a gateway app nor a holder of one. */
-export function checkAppOrHolder(option: string, appOrHolder: unknown): asserts appOrHolder is GatewayApp | GatewayHolder {
-  checkGatewayApp(option, appOrHolder, true);
-}
-
 /** The answer to a request with two Host lines (RFC 9112 3.2), before any app sees it. */
 export const TWO_HOSTS: GatewayResponse = {
   status: 400,
@@ -357,8 +355,8 @@ export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
 
 /** The node request and response behind `env`, or the error that says how to get them. */
 export function nodeExchange(env: GatewayEnv, adapter: string): { req: IncomingMessage; res: ServerResponse } {
-  const req = env.ext[NODE_REQUEST] as IncomingMessage | undefined;
-  const res = env.ext[NODE_RESPONSE] as ServerResponse | undefined;
+  const req = env.ext[NODE_REQUEST];
+  const res = env.ext[NODE_RESPONSE];
   if (req === undefined || res === undefined) {
     throw new TypeError(`${adapter} can only serve requests that came in through node:http ` +
       '(toNodeListener, serve or proxyFixNode); this env has no node request');
@@ -411,8 +409,8 @@ export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (
 
 /** The gateway app at the bottom of a `toNodeMiddleware` stack: the framework's next middleware. */
 function passOn(env: GatewayEnv): GatewayResponse {
-  const next = env.ext[NODE_NEXT] as (error?: unknown) => void;
-  presentToNode(env.ext[NODE_REQUEST] as IncomingMessage, env);
+  const next = env.ext[NODE_NEXT]!;
+  presentToNode(env.ext[NODE_REQUEST]!, env);
   next();
   return written(0);
 }
@@ -449,4 +447,9 @@ export function toNodeMiddleware(middleware: Middleware): NodeMiddleware {
       if (!wasWritten(response)) await writeGatewayResponse(res, response);
     })().catch(once);
   }, 'node');
+}
+
+/** What an adapter does with an app's error when it is given no `onError`: the stack to stderr. */
+export function writeStack(error: unknown): void {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
 }

@@ -8,15 +8,22 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { checkGatewayApp, recognize, tagKind } from '../app-kind.js';
-import { configError, describe, writeStack } from '../errors.js';
+import { configError, describe } from '../options.js';
 import { checkResponse, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../gateway.js';
-import { hostLines, NODE_REQUEST, presentToNode, toGatewayEnv, TWO_HOSTS, wasWritten, written } from './node.js';
+import { hostLines, NODE_REQUEST, presentToNode, toGatewayEnv, TWO_HOSTS, wasWritten, writeStack, written } from './node.js';
 
 /** What node's `upgrade` event passes: the request, its socket, and the first bytes after the head. */
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** `env.ext[UPGRADE]`: the socket and head of an upgrade request, when `toUpgradeListener` built the env. */
 export const UPGRADE = 'node.upgrade';
+
+declare module '../gateway.js' {
+  interface GatewayExt {
+    /** The socket and head of an upgrade request, when `toUpgradeListener` built the env (`UPGRADE`). */
+    'node.upgrade'?: { socket: Duplex; head: Buffer };
+  }
+}
 
 export interface UpgradeListenerOptions {
   /**
@@ -82,7 +89,7 @@ export function toUpgradeListener(app: GatewayApp, options: UpgradeListenerOptio
   if (seen.kind === 'node') {
     // An upgrade listener (req, socket, head) looks like a request listener, the usual mistake
     // here; the advice for request listeners (fromNodeListener) would be wrong for it.
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${seen.what}: ` +
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'app', `must be a gateway app (a function), got ${seen.what}: ` +
       'wrap an upgrade listener with fromUpgradeListener(listener), or use proxyFixUpgrade(listener, options) from "proxyfix/node"');
   }
   checkGatewayApp('app', app);
@@ -120,15 +127,15 @@ export function toUpgradeListener(app: GatewayApp, options: UpgradeListenerOptio
  */
 export function fromUpgradeListener(listener: UpgradeListener): GatewayApp {
   if (typeof listener !== 'function') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'listener', `must be an upgrade listener (req, socket, head), got ${describe(listener)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'listener', `must be an upgrade listener (req, socket, head), got ${describe(listener)}`);
   }
   return tagKind(function upgradeListenerApp(env: GatewayEnv): GatewayResponse {
-    const upgrade = env.ext[UPGRADE] as { socket: Duplex; head: Buffer } | undefined;
+    const upgrade = env.ext[UPGRADE];
     if (upgrade === undefined) {
       throw new TypeError('fromUpgradeListener serves upgrade requests only: give it to toUpgradeListener (or use proxyFixUpgrade) ' +
         'on the server\'s upgrade event');
     }
-    const req = env.ext[NODE_REQUEST] as IncomingMessage;
+    const req = env.ext[NODE_REQUEST]!;
     presentToNode(req, env);
     listener(req, upgrade.socket, upgrade.head);
     return written(101);

@@ -13,15 +13,14 @@
  * Patterns are compiled once into a map of exact names and a map of wildcard suffixes, so a request
  * costs one lookup per label of its host name, whatever the length of the list.
  */
-import { STATUS_CODES } from 'node:http';
 import { SocketAddress } from 'node:net';
 import { domainToASCII, domainToUnicode } from 'node:url';
-import type { GatewayApp, GatewayEnv, GatewayResponse } from '../gateway.js';
-import { configError, describe } from '../errors.js';
+import { refusal, type GatewayApp, type GatewayEnv, type Middleware } from '../gateway.js';
+import { checkBoolean, checkOptions, configError, describe } from '../options.js';
+import { bothForms } from '../app-kind.js';
 import { isIPv4Address } from '../net/address.js';
 import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
-import { bothForms, checkBoolean, checkOptions, type Middleware } from './compose.js';
 
 export interface AllowedHostsOptions {
   /**
@@ -59,6 +58,13 @@ export interface HostCheckTrace {
 }
 
 export const HOST_CHECK = 'proxyfix.host';
+
+declare module '../gateway.js' {
+  interface GatewayExt {
+    /** allowedHosts' decision, when its `trace` option is on (`HOST_CHECK`). */
+    'proxyfix.host'?: HostCheckTrace;
+  }
+}
 
 const KNOWN_OPTIONS = new Set(['hosts', 'status', 'trace']);
 /** Characters of a name before IDNA mapping: ASCII name characters, or any non-ASCII one. */
@@ -128,7 +134,7 @@ function splitHost(value: string, strict: boolean): { name: string; port: string
 
 interface CompiledHosts {
   check(env: GatewayEnv): HostCheckTrace;
-  reject: GatewayResponse;
+  status: number;
   keepTrace: boolean;
 }
 
@@ -138,24 +144,24 @@ function compileHosts(input: unknown): CompiledHosts {
   checkBoolean('trace', options.trace);
   const hosts: unknown = options.hosts;
   if (!Array.isArray(hosts)) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'hosts', `must be an array of host patterns, got ${describe(hosts)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'hosts', `must be an array of host patterns, got ${describe(hosts)}`);
   }
   if (hosts.length === 0) {
-    throw configError(RangeError, 'ERR_PROXYFIX_OPTION_RANGE', 'hosts', 'must list at least one host: an empty list refuses every request');
+    throw configError('ERR_PROXYFIX_OPTION_RANGE', 'hosts', 'must list at least one host: an empty list refuses every request');
   }
   const status = options.status ?? 400;
   if (typeof status !== 'number') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'status', `must be a 4xx status code, got ${describe(status)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'status', `must be a 4xx status code, got ${describe(status)}`);
   }
   if (!Number.isInteger(status) || status < 400 || status > 499) {
-    throw configError(RangeError, 'ERR_PROXYFIX_OPTION_RANGE', 'status', `must be a 4xx status code, got ${describe(status)}`);
+    throw configError('ERR_PROXYFIX_OPTION_RANGE', 'status', `must be a 4xx status code, got ${describe(status)}`);
   }
 
   const exact = new Map<string, PortRule>();
   const wildcard = new Map<string, PortRule>();
   hosts.forEach((pattern: unknown, i) => {
     const option = `hosts[${i}]`;
-    const bad = (why: string) => configError(TypeError, 'ERR_PROXYFIX_HOST_PATTERN', option, why);
+    const bad = (why: string) => configError('ERR_PROXYFIX_HOST_PATTERN', option, why);
     if (typeof pattern !== 'string') throw bad(`must be a string, got ${describe(pattern)}`);
     const isWildcard = pattern.startsWith('*.');
     const split = splitHost(isWildcard ? pattern.slice(2) : pattern, false);
@@ -193,12 +199,7 @@ function compileHosts(input: unknown): CompiledHosts {
 
   return {
     check,
-    reject: {
-      status,
-      headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
-      // The host is not repeated: it is the client's text, and this body may be shown as a page.
-      body: `${STATUS_CODES[status] ?? 'Client Error'}: this server does not answer for the requested host\n`,
-    },
+    status,
     keepTrace: options.trace === true,
   };
 }
@@ -225,7 +226,7 @@ export function allowedHosts(
       const decision = compiled.check(env);
       if (compiled.keepTrace) env.ext[HOST_CHECK] = decision;
       if (decision.allowed) return app(env);
-      return { ...compiled.reject, headers: { ...compiled.reject.headers } };
+      return refusal(compiled.status, 'this server does not answer for the requested host');
     };
   }, appOrHosts, hosts);
 }

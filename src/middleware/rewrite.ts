@@ -12,18 +12,16 @@
  * was. A header holding a comma list (a proxy appended to what the client sent) is read from the
  * right, like the X-Forwarded-* counts: the last value unless `count` says otherwise.
  */
-import type { FieldOutcome, FieldTrace } from '../explain.js';
-import { setField, splitHostHeader, originalValue, type FixedField, type GatewayApp, type GatewayEnv } from '../gateway.js';
-import { configError, describe } from '../errors.js';
-import { parseAddress } from '../net/address.js';
-import { parseHost } from '../net/host.js';
+import { invalidValue, TraceRecorder, untrustedPeer, usedValue, type FieldTrace } from '../trace.js';
+import { originalValue, type FixedField, type GatewayApp, type GatewayEnv, type Middleware } from '../gateway.js';
+import { applyValue, FIELD_ORDER, writeChanges, type Changes } from '../fields.js';
+import {
+  checkBoolean, checkOptions, checkPosition, checkTrustUnixSocket, compileWarnings, configError, describe, isToken, type WarningHandler,
+} from '../options.js';
+import { bothForms } from '../app-kind.js';
 import { isBlank, itemFromRight } from '../net/list.js';
-import { defaultPort, parsePort } from '../net/port.js';
-import { parsePrefix } from '../net/prefix.js';
-import { checkSchemes, connectionScheme, parseScheme } from '../net/scheme.js';
-import type { TrustInput } from '../net/trust.js';
-import { bothForms, checkBoolean, checkOptions, type Middleware } from './compose.js';
-import { compilePeerCheck } from './trust-gate.js';
+import { checkSchemes } from '../net/scheme.js';
+import { compilePeerTrust, compileTrust, type TrustInput } from '../net/trust.js';
 
 /** The env fields a header can be copied into. */
 export type RewriteTarget = FixedField;
@@ -67,6 +65,16 @@ export interface RewriteHeadersOptions {
    * @default false
    */
   trace?: boolean;
+  /**
+   * Give the warning about a missing `trusted` (`PROXYFIX_UNTRUSTED_REWRITE`).
+   * @default true
+   */
+  warnings?: boolean;
+  /**
+   * Where warnings go: given a `ProxyFixWarning` (an `Error` with a `code`).
+   * @default process.emitWarning
+   */
+  onWarning?: WarningHandler;
 }
 
 /**
@@ -79,17 +87,17 @@ export type RewriteFieldTrace = Omit<FieldTrace, 'field'> & { field: RewriteTarg
 /** `env.ext[REWRITE_TRACE]` holds the trace when the `trace` option is on. */
 export const REWRITE_TRACE = 'proxyfix.rewrite.trace';
 
-export const UNTRUSTED_REWRITE_WARNING = 'PROXYFIX_UNTRUSTED_REWRITE';
+declare module '../gateway.js' {
+  interface GatewayExt {
+    /** rewriteHeaders' trace, when its `trace` option is on (`REWRITE_TRACE`). */
+    'proxyfix.rewrite.trace'?: RewriteFieldTrace[];
+  }
+}
 
-/**
- * The order fields are applied in, whatever the order of the map: the scheme before the host (a
- * host without a port takes the scheme's), and the name and port after the host, so that an
- * explicit one wins over what the host implied.
- */
-const TARGETS: readonly RewriteTarget[] = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName'];
+/** Whatever the order of the map, fields are applied in the one order of src/fields.ts. */
+const TARGETS = FIELD_ORDER;
 
-const KNOWN_OPTIONS = new Set(['map', 'trusted', 'trustUnixSocket', 'count', 'schemes', 'trace']);
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const KNOWN_OPTIONS = new Set(['map', 'trusted', 'trustUnixSocket', 'count', 'schemes', 'trace', 'warnings', 'onWarning']);
 
 interface Rule {
   field: RewriteTarget;
@@ -98,37 +106,25 @@ interface Rule {
   count: number;
 }
 
-function checkCount(option: string, value: unknown): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
-      `must be a positive integer (which value from the right), got ${describe(value)}`);
-  }
-  if (!Number.isInteger(value) || value < 1) {
-    throw configError(RangeError, 'ERR_PROXYFIX_OPTION_RANGE', option,
-      `must be a positive integer (which value from the right), got ${describe(value)}`);
-  }
-  return value;
-}
-
 /** The map's entries as rules, in application order; throws for anything ambiguous. */
 function compileMap(map: unknown, count: number): Rule[] {
   if (typeof map !== 'object' || map === null || Array.isArray(map)) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'map',
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'map',
       `must be an object from header names to env fields, such as { 'x-fhost': 'host' }; got ${describe(map)}`);
   }
   const symbol = Object.getOwnPropertySymbols(map)[0];
   if (symbol !== undefined) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `map[${String(symbol)}]`, 'is not a header name: header names are strings');
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', `map[${String(symbol)}]`, 'is not a header name: header names are strings');
   }
   const byField = new Map<RewriteTarget, Rule>();
   const byHeader = new Map<string, string>();
   for (const [name, entry] of Object.entries(map)) {
     const option = `map[${JSON.stringify(name)}]`;
-    if (!TOKEN.test(name)) throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option, 'is not a header name');
+    if (!isToken(name)) throw configError('ERR_PROXYFIX_OPTION_TYPE', option, 'is not a header name');
     const header = name.toLowerCase();
     const sameHeader = byHeader.get(header);
     if (sameHeader !== undefined) {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', option, `names the same header as \`${sameHeader}\`: header names ignore case`);
+      throw configError('ERR_PROXYFIX_OPTION_CONFLICT', option, `names the same header as \`${sameHeader}\`: header names ignore case`);
     }
     byHeader.set(header, option);
     let field: unknown = entry;
@@ -136,162 +132,82 @@ function compileMap(map: unknown, count: number): Rule[] {
     if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
       for (const key of Object.keys(entry)) {
         if (key !== 'field' && key !== 'count') {
-          throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `${option}.${key}`, 'is not a map entry option (field, count)');
+          throw configError('ERR_PROXYFIX_OPTION_TYPE', `${option}.${key}`, 'is not a map entry option (field, count)');
         }
       }
       field = (entry as { field?: unknown }).field;
       const own = (entry as { count?: unknown }).count;
-      if (own !== undefined) entryCount = checkCount(`${option}.count`, own);
+      if (own !== undefined) entryCount = checkPosition(`${option}.count`, own);
     }
     if (typeof field !== 'string' || !(TARGETS as readonly string[]).includes(field)) {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option, `must be one of ${TARGETS.join(', ')}; got ${describe(field)}`);
+      throw configError('ERR_PROXYFIX_OPTION_TYPE', option, `must be one of ${TARGETS.join(', ')}; got ${describe(field)}`);
     }
     const target = field as RewriteTarget;
     const earlier = byField.get(target);
     if (earlier !== undefined) {
       // Two sources for one field would make the result depend on which header the client sent.
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', option, `sets ${target}, which \`${earlier.option}\` sets already`);
+      throw configError('ERR_PROXYFIX_OPTION_CONFLICT', option, `sets ${target}, which \`${earlier.option}\` sets already`);
     }
     byField.set(target, { field: target, option, header, count: entryCount });
   }
   if (byField.size === 0) {
-    throw configError(RangeError, 'ERR_PROXYFIX_OPTION_RANGE', 'map', 'must map at least one header to an env field');
+    throw configError('ERR_PROXYFIX_OPTION_RANGE', 'map', 'must map at least one header to an env field');
   }
   return TARGETS.flatMap((target) => byField.get(target) ?? []);
 }
 
 interface CompiledRewrite {
   rules: readonly Rule[];
-  /** `null` when no trust list is configured. */
-  peerTrusted: ((env: GatewayEnv) => boolean) | null;
+  /** `undefined` when no trust list is configured. */
+  peerTrusted: ((peer: string) => boolean) | undefined;
   apply(env: GatewayEnv, tracing: boolean): RewriteFieldTrace[] | undefined;
   keepTrace: boolean;
+  warn: ReturnType<typeof compileWarnings>;
 }
 
 function compileRewrite(options: RewriteHeadersOptions): CompiledRewrite {
   checkOptions(options, KNOWN_OPTIONS, 'rewriteHeaders');
   checkBoolean('trace', options.trace);
-  const count = options.count === undefined ? 1 : checkCount('count', options.count);
+  const count = options.count === undefined ? 1 : checkPosition('count', options.count);
   const rules = compileMap(options.map, count);
   const schemes = checkSchemes(options.schemes);
-  let peerTrusted: ((env: GatewayEnv) => boolean) | null = null;
-  if (options.trusted !== undefined) {
-    peerTrusted = compilePeerCheck(options.trusted, options.trustUnixSocket);
-  } else if (options.trustUnixSocket !== undefined) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', 'trustUnixSocket', 'has no effect without `trusted`');
-  }
+  const trustUnixSocket = checkTrustUnixSocket(options.trusted, options.trustUnixSocket);
+  const peerTrusted = options.trusted === undefined ? undefined : compilePeerTrust(compileTrust(options.trusted), trustUnixSocket);
+  const warnings = compileWarnings(options.warnings, options.onWarning);
+  // The one warning is about a missing `trusted`.
+  const warn = options.trusted === undefined ? warnings : undefined;
 
   /** Rewrite `env`; with `tracing`, also say why for each rule (without it, nothing is built). */
   function apply(env: GatewayEnv, tracing: boolean): RewriteFieldTrace[] | undefined {
-    const trusted = peerTrusted === null ? true : peerTrusted(env);
-    const changed: Partial<Record<RewriteTarget, string>> = {};
-    const traces: RewriteFieldTrace[] | undefined = tracing ? [] : undefined;
+    const peer = originalValue(env, 'remoteAddr');
+    const trusted = peerTrusted === undefined || peerTrusted(peer);
+    const changes: Changes = {};
+    const record = tracing ? new TraceRecorder<RewriteFieldTrace>() : undefined;
     for (const rule of rules) {
-      const trace: RewriteFieldTrace | undefined = traces && {
+      record?.open({
         field: rule.field, option: rule.option, header: rule.header, count: rule.count,
         depth: null, value: null, used: false, outcome: 'absent', detail: `no ${rule.header} header`,
-      };
-      if (trace) traces!.push(trace);
+      });
       if (!trusted) {
-        if (trace) {
-          const peer = originalValue(env, 'remoteAddr');
-          settle(trace, 'untrusted', peer === ''
-            ? 'the peer is a Unix socket, trusted only with trustUnixSocket'
-            : `the peer ${peer} is not in the trust list: a client reached the app directly`);
-        }
+        record?.settle('untrusted', untrustedPeer(peer));
         continue;
       }
       const header = env.headers[rule.header];
       if (isBlank(header)) continue;
       const value = itemFromRight(header!, rule.count);
       if (value === undefined) {
-        if (trace) settle(trace, 'too-few-values', `${rule.option} counts ${rule.count} values from the right, but ${rule.header} has fewer`);
+        record?.settle('too-few-values', `${rule.option} counts ${rule.count} values from the right, but ${rule.header} has fewer`);
         continue;
       }
-      const used = decide(rule.field, value, changed, env, schemes);
-      if (!trace) continue;
-      trace.depth = rule.count;
-      trace.value = value;
-      if (used) settle(trace, 'used', `${USED[rule.field]} ${rule.field === 'scriptName' ? JSON.stringify(changed.scriptName) : changed[rule.field]}`);
-      else settle(trace, 'invalid', `${JSON.stringify(value)} is not a valid ${rule.field} value; left unchanged`);
+      record?.read(rule.count, value);
+      if (applyValue(rule.field, value, changes, env, schemes)) record?.settle('used', usedValue(rule.field, changes));
+      else record?.settle('invalid', invalidValue(rule.field, value));
     }
-    for (const field of TARGETS) {
-      const value = changed[field];
-      if (value !== undefined) setField(env, field, value);
-    }
-    return traces;
+    writeChanges(env, changes);
+    return record?.entries;
   }
 
-  return { rules, peerTrusted, apply, keepTrace: options.trace === true };
-}
-
-/** How the trace names a field that was set. */
-const USED: Record<RewriteTarget, string> = {
-  remoteAddr: 'client address', remotePort: 'client port', scheme: 'scheme', host: 'host',
-  serverName: 'server name', serverPort: 'port', scriptName: 'prefix',
-};
-
-/** Validate `value` for `field` and record what it changes in `changed`; false when it does not parse. */
-function decide(
-  field: RewriteTarget,
-  value: string,
-  changed: Partial<Record<RewriteTarget, string>>,
-  env: GatewayEnv,
-  schemes: readonly string[],
-): boolean {
-  switch (field) {
-    case 'remoteAddr': {
-      const address = parseAddress(value);
-      if (address === undefined) return false;
-      changed.remoteAddr = address.address;
-      // The peer's port belongs to the peer, not to the client now in remoteAddr.
-      changed.remotePort = address.port;
-      return true;
-    }
-    case 'remotePort':
-      if (parsePort(value) === undefined) return false;
-      changed.remotePort = value;
-      return true;
-    case 'scheme': {
-      const scheme = parseScheme(value, schemes);
-      if (scheme === undefined) return false;
-      changed.scheme = connectionScheme(scheme, env.scheme);
-      return true;
-    }
-    case 'host': {
-      const host = parseHost(value);
-      if (host === undefined) return false;
-      changed.host = host.host;
-      changed.serverName = host.name;
-      changed.serverPort = host.port !== '' ? host.port : defaultPort(changed.scheme ?? env.scheme);
-      return true;
-    }
-    case 'serverName': {
-      const host = parseHost(value);
-      if (host === undefined || host.port !== '') return false;
-      changed.serverName = host.name;
-      return true;
-    }
-    case 'serverPort': {
-      if (parsePort(value) === undefined) return false;
-      const host = changed.host ?? env.host;
-      if (host !== '') changed.host = `${splitHostHeader(host).name}:${value}`;
-      changed.serverPort = value;
-      return true;
-    }
-    case 'scriptName': {
-      const prefix = parsePrefix(value);
-      if (prefix === undefined) return false;
-      changed.scriptName = prefix;
-      return true;
-    }
-  }
-}
-
-function settle(trace: RewriteFieldTrace, outcome: FieldOutcome, detail: string): void {
-  trace.outcome = outcome;
-  trace.used = outcome === 'used';
-  trace.detail = detail;
+  return { rules, peerTrusted, apply, keepTrace: options.trace === true, warn };
 }
 
 /**
@@ -314,17 +230,15 @@ export function rewriteHeaders(
     const rewrite = compileRewrite(opts);
     return (app) => {
       // Per wrapped app, not per module: each instance warns once, and nothing leaks between them.
-      let warned = rewrite.peerTrusted !== null;
+      let warn = rewrite.warn;
       return function headersRewritten(env: GatewayEnv) {
-        if (!warned) {
-          warned = true;
+        if (warn !== undefined) {
           // On the first request rather than at construction: a stack built in a test or a script
           // that never serves stays quiet, and a server's log shows it as soon as it serves.
-          process.emitWarning(
+          warn('PROXYFIX_UNTRUSTED_REWRITE',
             `rewriteHeaders without \`trusted\` copies ${rewrite.rules.map((r) => r.header).join(', ')} ` +
-            'from every request: any client that can reach the app sets them. Pass `trusted` with your proxies\' addresses.',
-            { type: 'ProxyFixWarning', code: UNTRUSTED_REWRITE_WARNING },
-          );
+            'from every request: any client that can reach the app sets them. Pass `trusted` with your proxies\' addresses.');
+          warn = undefined;
         }
         const trace = rewrite.apply(env, rewrite.keepTrace);
         if (trace) env.ext[REWRITE_TRACE] = trace;

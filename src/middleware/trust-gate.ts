@@ -11,11 +11,10 @@
  * The peer is the socket peer as the server reported it (the original `remoteAddr`), so a fixer
  * that ran earlier in the stack cannot make a client look like a proxy.
  */
-import { STATUS_CODES } from 'node:http';
-import { originalValue, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../gateway.js';
-import { configError, describe } from '../errors.js';
-import { compileTrust, type TrustInput } from '../net/trust.js';
-import { bothForms, checkBoolean, checkOptions, type Middleware } from './compose.js';
+import { originalValue, refusal, type GatewayApp, type GatewayEnv, type Middleware } from '../gateway.js';
+import { checkOptions, checkTrustUnixSocket, configError, describe, isToken } from '../options.js';
+import { bothForms } from '../app-kind.js';
+import { compilePeerTrust, compileTrust, type TrustInput } from '../net/trust.js';
 
 export interface TrustGateOptions {
   /**
@@ -51,6 +50,13 @@ export interface TrustGateOptions {
 /** `env.ext[STRIPPED]`: for a request from an untrusted peer, the forwarding headers it carried. */
 export const STRIPPED = 'proxyfix.stripped';
 
+declare module '../gateway.js' {
+  interface GatewayExt {
+    /** For a request from an untrusted peer, the forwarding headers it carried (`STRIPPED`). */
+    'proxyfix.stripped'?: string[];
+  }
+}
+
 /**
  * Headers that carry a client address, scheme, host or path as a proxy saw it, besides every
  * `X-Forwarded-*`. Some are set by one CDN or server only, but libraries read them regardless.
@@ -73,7 +79,6 @@ const FORWARDING_HEADERS: readonly string[] = [
 ];
 
 const KNOWN_OPTIONS = new Set(['trusted', 'trustUnixSocket', 'onUntrusted', 'status', 'headers']);
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
  * A header name as CGI-style servers see it: `X_Forwarded_For` and `x-forwarded-for` are one
@@ -83,57 +88,43 @@ function canonicalName(name: string): string {
   return name.toLowerCase().replaceAll('_', '-');
 }
 
-/**
- * Compile `trusted` and `trustUnixSocket` into a check of the request's socket peer. Shared by the
- * middlewares that trust one hop only.
- */
-export function compilePeerCheck(trusted: unknown, trustUnixSocket: unknown): (env: GatewayEnv) => boolean {
-  checkBoolean('trustUnixSocket', trustUnixSocket);
-  const trusts = compileTrust(trusted as TrustInput);
-  const unixTrusted = trustUnixSocket === true;
-  return (env) => {
-    const peer = originalValue(env, 'remoteAddr');
-    return peer === '' ? unixTrusted : trusts(peer, 0);
-  };
-}
-
 interface CompiledGate {
-  peerTrusted(env: GatewayEnv): boolean;
+  peerTrusted(peer: string): boolean;
   forwardingHeaders(env: GatewayEnv): string[];
-  reject: GatewayResponse | undefined;
+  /** The status to refuse with; `undefined` to strip the headers instead. */
+  reject: 400 | 403 | undefined;
 }
 
 function compileGate(options: TrustGateOptions): CompiledGate {
   checkOptions(options, KNOWN_OPTIONS, 'trustGate');
   if (options.trusted === undefined) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'trusted',
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'trusted',
       'is required: the proxies whose forwarding headers may reach the app (an empty list trusts none)');
   }
-  const peerTrusted = compilePeerCheck(options.trusted, options.trustUnixSocket);
+  const peerTrusted = compilePeerTrust(compileTrust(options.trusted), checkTrustUnixSocket(options.trusted, options.trustUnixSocket));
   const onUntrusted = options.onUntrusted ?? 'strip';
   if (onUntrusted !== 'strip' && onUntrusted !== 'reject') {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'onUntrusted', `must be 'strip' or 'reject', got ${describe(onUntrusted)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'onUntrusted', `must be 'strip' or 'reject', got ${describe(onUntrusted)}`);
   }
   if (options.status !== undefined) {
     if (onUntrusted !== 'reject') {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_CONFLICT', 'status', "applies only with `onUntrusted: 'reject'`");
+      throw configError('ERR_PROXYFIX_OPTION_CONFLICT', 'status', "applies only with `onUntrusted: 'reject'`");
     }
     if (options.status !== 400 && options.status !== 403) {
-      throw configError(RangeError, 'ERR_PROXYFIX_OPTION_RANGE', 'status', `must be 400 or 403, got ${describe(options.status)}`);
+      throw configError('ERR_PROXYFIX_OPTION_RANGE', 'status', `must be 400 or 403, got ${describe(options.status)}`);
     }
   }
   const extra = options.headers ?? [];
   if (!Array.isArray(extra)) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'headers', `must be an array of header names, got ${describe(extra)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'headers', `must be an array of header names, got ${describe(extra)}`);
   }
   const names = new Set(FORWARDING_HEADERS);
   extra.forEach((name: unknown, i) => {
-    if (typeof name !== 'string' || !TOKEN.test(name)) {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `headers[${i}]`, `must be a header name, got ${describe(name)}`);
+    if (!isToken(name)) {
+      throw configError('ERR_PROXYFIX_OPTION_TYPE', `headers[${i}]`, `must be a header name, got ${describe(name)}`);
     }
     names.add(canonicalName(name));
   });
-  const status = options.status ?? 403;
   return {
     peerTrusted,
     forwardingHeaders(env) {
@@ -144,14 +135,7 @@ function compileGate(options: TrustGateOptions): CompiledGate {
       }
       return found;
     },
-    reject: onUntrusted === 'reject'
-      ? {
-        status,
-        headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' },
-        // Says what to fix without repeating anything the client sent.
-        body: `${STATUS_CODES[status]}: forwarding headers are accepted only from this server's proxies\n`,
-      }
-      : undefined,
+    reject: onUntrusted === 'reject' ? options.status ?? 403 : undefined,
   };
 }
 
@@ -173,12 +157,11 @@ export function trustGate(appOrOptions: GatewayApp | TrustGateOptions, options?:
   return bothForms((opts: TrustGateOptions) => {
     const gate = compileGate(opts);
     return (app) => function trustGated(env: GatewayEnv) {
-      if (gate.peerTrusted(env)) return app(env);
+      if (gate.peerTrusted(originalValue(env, 'remoteAddr'))) return app(env);
       const found = gate.forwardingHeaders(env);
       env.ext[STRIPPED] = found;
       if (found.length === 0) return app(env);
-      // A fresh copy per request: the app owns the response it is given.
-      if (gate.reject !== undefined) return { ...gate.reject, headers: { ...gate.reject.headers } };
+      if (gate.reject !== undefined) return refusal(gate.reject, 'forwarding headers are accepted only from this server\'s proxies');
       for (const name of found) delete env.headers[name];
       return app(env);
     };

@@ -1,4 +1,4 @@
-import { configError, describe } from '../errors.js';
+import { configError, describe } from '../options.js';
 
 /**
  * Schemes a proxy may report. Anything else (`javascript`, `file`, a scheme with a colon or slashes)
@@ -25,11 +25,11 @@ export function connectionScheme(reported: string, current: string): string {
 export function checkSchemes(schemes: unknown): readonly string[] {
   if (schemes === undefined) return DEFAULT_SCHEMES;
   if (!Array.isArray(schemes) || schemes.length === 0) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'schemes', `must be a non-empty array of scheme names, got ${describe(schemes)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'schemes', `must be a non-empty array of scheme names, got ${describe(schemes)}`);
   }
   return schemes.map((scheme: unknown, i) => {
     if (typeof scheme !== 'string' || !/^[a-z][a-z0-9+.-]*$/i.test(scheme)) {
-      throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', `schemes[${i}]`, `must be a URI scheme name, got ${describe(scheme)}`);
+      throw configError('ERR_PROXYFIX_OPTION_TYPE', `schemes[${i}]`, `must be a URI scheme name, got ${describe(scheme)}`);
     }
     return scheme.toLowerCase();
   });

@@ -12,7 +12,7 @@
  * address, and `::ffff:10.0.0.0/8` (a /8 of IPv6, not of IPv4) is refused as a likely mistake.
  */
 import ipaddr from 'ipaddr.js';
-import { configError, describe } from '../errors.js';
+import { configError, describe } from '../options.js';
 import { ipv4Number, isIPv4Address, isIPv6Address } from './address.js';
 
 /** Decides whether the proxy at `addr` is trusted; `hop` is 0 for the socket peer, 1 for the next. */
@@ -130,7 +130,7 @@ export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPred
   } else if (Array.isArray(trusted)) {
     entries = trusted;
   } else {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', option,
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', option,
       `must be a list of addresses, CIDR ranges and named ranges, or a function; got ${describe(trusted)}`);
   }
   const v4 = new PrefixTrie();
@@ -138,7 +138,7 @@ export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPred
   entries.forEach((entry, i) => {
     const name = typeof trusted === 'string' ? `${option} entry ${JSON.stringify(entry)}` : `${option}[${i}]`;
     if (typeof entry !== 'string') {
-      throw configError(TypeError, 'ERR_PROXYFIX_TRUST_ENTRY', name, `must be a string, got ${describe(entry)}`);
+      throw configError('ERR_PROXYFIX_TRUST_ENTRY', name, `must be a string, got ${describe(entry)}`);
     }
     const ranges = NAMED_RANGES[entry.toLowerCase()] ?? [entry];
     for (const range of ranges) addRange(range, name, v4, v6);
@@ -155,7 +155,7 @@ export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPred
 
 function addRange(range: string, name: string, v4: PrefixTrie, v6: PrefixTrie): void {
   const bad = (why: string) =>
-    configError(TypeError, 'ERR_PROXYFIX_TRUST_ENTRY', name, `${JSON.stringify(range)} ${why}`);
+    configError('ERR_PROXYFIX_TRUST_ENTRY', name, `${JSON.stringify(range)} ${why}`);
   if (range.includes('%')) throw bad('has a zone id: zones name an interface, not a proxy; leave it out');
   const slash = range.indexOf('/');
   const address = slash === -1 ? range : range.slice(0, slash);
@@ -220,4 +220,14 @@ function groupsOf(text: string): number[] {
     }
   }
   return groups;
+}
+
+/**
+ * Whether a request's socket peer is one of the trusted proxies. A peer with no address (`''`: a
+ * Unix socket) has nothing to match, so it is trusted only when `trustUnixSocket` says so.
+ * Every middleware that trusts the peer asks this, and asks it of the original peer, never of a
+ * client address a fixer wrote.
+ */
+export function compilePeerTrust(trusts: TrustPredicate, trustUnixSocket: boolean): (peer: string) => boolean {
+  return (peer) => (peer === '' ? trustUnixSocket : trusts(peer, 0));
 }

@@ -12,11 +12,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describe } from '../errors.js';
+import { describe, isConfigError } from '../options.js';
 import { INTERFACES, servedApp } from '../adapters/interface.js';
 import { recognize } from '../app-kind.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
-import { proxyFix, type ProxyFixOptions } from '../middleware/proxy-fix.js';
+import { proxyFix, type ProxyFixOptions } from '../middleware/proxy-fix/index.js';
 import { inspectApp } from './inspect.js';
 import { serve, type RunningServer, type ServeOptions } from './serve.js';
 
@@ -278,11 +278,6 @@ async function loadApp(spec: string, cwd: string): Promise<unknown> {
       'a gateway app, a node:http request listener, a fetch handler, or an object with gatewayApp or fetch');
   }
   return value;
-}
-
-/** proxyfix's own configuration errors carry a `code` like `ERR_PROXYFIX_OPTION_RANGE`. */
-function isConfigError(error: unknown): boolean {
-  return String((error as { code?: unknown } | null)?.code).startsWith('ERR_PROXYFIX_');
 }
 
 /**

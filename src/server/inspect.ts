@@ -11,10 +11,9 @@
  * It echoes request headers back to whoever sent them; credentials are redacted so that a pasted
  * answer does not leak them.
  */
-import type { FieldTrace, ProxyFixTrace } from '../explain.js';
-import { configError, describe } from '../errors.js';
-import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, type Originals, requestUrl, TRACE } from '../gateway.js';
-import { checkOptions } from '../middleware/compose.js';
+import { TRACE, type FieldTrace, type ProxyFixTrace } from '../trace.js';
+import { checkOptions, configError, describe } from '../options.js';
+import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, requestUrl } from '../gateway.js';
 
 export interface InspectOptions {
   /**
@@ -61,7 +60,7 @@ export function inspectApp(options: InspectOptions = {}): GatewayApp {
   checkOptions(options, KNOWN_OPTIONS, 'inspectApp');
   const redact = options.redact ?? DEFAULT_REDACT;
   if (!Array.isArray(redact) || redact.some((name) => typeof name !== 'string')) {
-    throw configError(TypeError, 'ERR_PROXYFIX_OPTION_TYPE', 'redact', `must be an array of header names, got ${describe(redact)}`);
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'redact', `must be an array of header names, got ${describe(redact)}`);
   }
   const redacted = new Set(redact.map((name: string) => name.toLowerCase()));
 
@@ -91,10 +90,10 @@ export function inspectApp(options: InspectOptions = {}): GatewayApp {
 /** Describe `env` as the inspection app does; `redacted` holds lower-case header names. */
 export function inspectEnv(env: GatewayEnv, redacted: ReadonlySet<string> = new Set(DEFAULT_REDACT)): Inspection {
   const after = fieldsOf(env);
-  const originals = (env.ext[ORIGINALS] ?? {}) as Originals;
+  const originals = env.ext[ORIGINALS] ?? {};
   const before = fieldsOf({ ...env, ...originals });
   const changed = (Object.keys(after) as (keyof InspectedFields)[]).filter((key) => before[key] !== after[key]);
-  const trace = (env.ext[TRACE] as ProxyFixTrace | undefined) ?? null;
+  const trace = env.ext[TRACE] ?? null;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(env.headers)) headers[name] = redacted.has(name) ? '(redacted)' : value;
   return {

@@ -8,8 +8,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
-import type { Bind, RunningServer, ServeSettings } from './serve.js';
-import { addressUrl, parseBind } from './serve.js';
+import { addressUrl, parseBind, type Bind, type RunningServer, type ServeSettings } from './settings.js';
 
 /** The messages between the primary and its workers. */
 interface ReadyMessage {

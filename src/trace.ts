@@ -3,8 +3,17 @@
  * value there, whether it was used and, when not, why. Misconfiguration is silent by nature (the app
  * just sees the proxy's address); the trace is how a user sees it.
  */
-import type { FixedField, GatewayEnv } from './gateway.js';
-import { compileProxyFix, type ProxyFixOptions } from './middleware/proxy-fix.js';
+import type { FixedField } from './gateway.js';
+
+/** `env.ext[TRACE]` holds proxyFix's decision trace when its `trace` option is on. */
+export const TRACE = 'proxyfix.trace';
+
+declare module './gateway.js' {
+  interface GatewayExt {
+    /** proxyFix's decision trace, when its `trace` option is on (`TRACE`). */
+    'proxyfix.trace'?: ProxyFixTrace;
+  }
+}
 
 /** What a field's value was read from. */
 export type ForwardedField = 'for' | 'proto' | 'host' | 'port' | 'prefix';
@@ -74,13 +83,65 @@ export interface ProxyFixTrace {
   changed: Partial<Record<FixedField, string>>;
 }
 
-/**
- * What `proxyFix(app, options)` would do to `env`, without changing it.
- *
- * @example
- * const trace = explain(env, { xFor: 1, xProto: 1, xHost: 1 });
- * for (const f of trace.fields) console.log(f.header, f.outcome, f.detail);
- */
-export function explain(env: GatewayEnv, options: ProxyFixOptions = {}): ProxyFixTrace {
-  return compileProxyFix(options).resolve(env);
+/** A trace entry as both proxyFix and rewriteHeaders record it; `field` is theirs to name. */
+interface TraceEntry {
+  depth: number | null;
+  value: string | null;
+  used: boolean;
+  outcome: FieldOutcome;
+  detail: string;
 }
+
+/**
+ * Collects one entry per field as a request is decided: `open` one, note what was `read`, then
+ * `settle` it. A middleware holds `recorder?.settle(…)`: without tracing the recorder is
+ * `undefined`, and optional chaining skips the call and its arguments, so the sentences are never
+ * built on the per-request path.
+ */
+export class TraceRecorder<Entry extends TraceEntry> {
+  readonly entries: Entry[] = [];
+  #current: Entry | undefined;
+
+  /** Start the entry of the next field. */
+  open(entry: Entry): void {
+    this.entries.push(entry);
+    this.#current = entry;
+  }
+
+  /** The position and raw value the current field was read from. */
+  read(depth: number, value: string): void {
+    this.#current!.depth = depth;
+    this.#current!.value = value;
+  }
+
+  /** How the current field ends, and why in one sentence. */
+  settle(outcome: FieldOutcome, detail: string): void {
+    const entry = this.#current!;
+    entry.outcome = outcome;
+    entry.used = outcome === 'used';
+    entry.detail = detail;
+  }
+}
+
+/** Why nothing was taken from a peer outside the trust list (`''` is a Unix socket). */
+export function untrustedPeer(peer: string): string {
+  return peer === ''
+    ? 'the peer is a Unix socket, trusted only with trustUnixSocket'
+    : `the peer ${peer} is not in the trust list: a client reached the app directly`;
+}
+
+/** Why a value read was not applied. */
+export function invalidValue(field: string, value: string): string {
+  return `${JSON.stringify(value)} is not a valid ${field} value; left unchanged`;
+}
+
+/** How a trace names a field that was set, and the value it now holds. */
+export function usedValue(field: FixedField, changes: Partial<Record<FixedField, string>>): string {
+  const value = changes[field]!;
+  return `${USED[field]} ${field === 'scriptName' ? JSON.stringify(value) : value}`;
+}
+
+const USED: Readonly<Record<FixedField, string>> = {
+  remoteAddr: 'client address', remotePort: 'client port', scheme: 'scheme', host: 'host',
+  serverName: 'server name', serverPort: 'port', scriptName: 'prefix',
+};

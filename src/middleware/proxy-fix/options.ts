@@ -1,0 +1,206 @@
+/**
+ * proxyFix's options: checked once, when the middleware is built, into the settings the per-request
+ * path reads. Every default is in the table below, where a reviewer can hold it against Werkzeug's.
+ */
+import { checkBoolean, checkCount, checkOptions, checkTrustUnixSocket, compileWarnings, configError, type ProxyFixWarningCode, type WarningHandler } from '../../options.js';
+import { checkSchemes } from '../../net/scheme.js';
+import { compilePeerTrust, compileTrust, type TrustInput, type TrustPredicate } from '../../net/trust.js';
+import type { FixedField } from '../../gateway.js';
+import type { ForwardedField } from '../../trace.js';
+
+export interface ProxyFixOptions {
+  /**
+   * How many values of `X-Forwarded-For` to count from the right: the number of proxies that append
+   * to it. Werkzeug's `x_for`. With `trusted`, an upper bound; `Infinity` walks while trusted.
+   * @default 1 (0 when `forwarded` is set)
+   */
+  xFor?: number;
+  /**
+   * How many values of `X-Forwarded-Proto` to count from the right. Werkzeug's `x_proto`.
+   * @default 1 (0 when `forwarded` is set)
+   */
+  xProto?: number;
+  /**
+   * How many values of `X-Forwarded-Host` to count from the right. Werkzeug's `x_host`.
+   * @default 0
+   */
+  xHost?: number;
+  /**
+   * How many values of `X-Forwarded-Port` to count from the right. Werkzeug's `x_port`.
+   * @default 0
+   */
+  xPort?: number;
+  /**
+   * How many values of `X-Forwarded-Prefix` to count from the right. Werkzeug's `x_prefix`.
+   * The one X-Forwarded header that may join `forwarded`, which has no prefix.
+   * @default 0
+   */
+  xPrefix?: number;
+  /**
+   * How many RFC 7239 `Forwarded` elements to count from the right; `for`, `proto` and `host` are
+   * taken from that one element. Excludes `xFor`, `xProto`, `xHost` and `xPort`: one header
+   * family per deployment, and the other family's headers are ignored.
+   * @default 0
+   */
+  forwarded?: number;
+  /**
+   * The proxies to trust: addresses, CIDR ranges, netmasks, named ranges (`loopback`, `private`,
+   * `uniquelocal`, `linklocal`), or a predicate `(addr, hop) => boolean`. Without it, counts are
+   * trusted blindly, as in Werkzeug.
+   * @default undefined
+   */
+  trusted?: TrustInput;
+  /**
+   * Trust a peer with no address (a Unix socket). Only with `trusted`.
+   * @default false
+   */
+  trustUnixSocket?: boolean;
+  /**
+   * Apply nothing when the enabled X-Forwarded-* headers carry different numbers of values
+   * (ASP.NET's RequireHeaderSymmetry): a proxy skipped, or a header stripped on the way.
+   * @default false
+   */
+  symmetric?: boolean;
+  /**
+   * Schemes a forwarded proto may set, compared without regard to case.
+   * @default ['http', 'https', 'ws', 'wss']
+   */
+  schemes?: readonly string[];
+  /**
+   * Store the decision trace in `env.ext["proxyfix.trace"]` for the app to read.
+   * @default false
+   */
+  trace?: boolean;
+  /**
+   * Warn (at most once an hour per kind) when requests suggest a misconfiguration: forwarded
+   * headers from an untrusted peer (`PROXYFIX_UNTRUSTED_PEER`), or fewer values than a count asks
+   * for (`PROXYFIX_TOO_FEW_VALUES`). Misconfigured proxy trust is otherwise silent.
+   * @default true
+   */
+  warnings?: boolean;
+  /**
+   * Where warnings go: given a `ProxyFixWarning` (an `Error` with a `code`).
+   * @default process.emitWarning
+   */
+  onWarning?: WarningHandler;
+}
+
+export type CountOption = 'xFor' | 'xProto' | 'xHost' | 'xPort' | 'xPrefix' | 'forwarded';
+
+/**
+ * The counts when an option is not given: Werkzeug's `ProxyFix(x_for=1, x_proto=1)`, one proxy
+ * that reports the client and the scheme. With `forwarded`, its element reports both, so `xFor`
+ * and `xProto` are 0 there.
+ */
+const DEFAULT_COUNTS: Readonly<Record<'x-forwarded' | 'forwarded', Readonly<Record<CountOption, number>>>> = {
+  'x-forwarded': { xFor: 1, xProto: 1, xHost: 0, xPort: 0, xPrefix: 0, forwarded: 0 },
+  forwarded: { xFor: 0, xProto: 0, xHost: 0, xPort: 0, xPrefix: 0, forwarded: 0 },
+};
+
+/** A field proxyFix may set, where it reads it, and how many hops deep. */
+export interface FieldRule {
+  /** The name the trace uses: what the header calls it. */
+  field: ForwardedField;
+  /** The env field it sets (with its companions: see src/fields.ts). */
+  target: FixedField;
+  option: CountOption;
+  header: string;
+  count: number;
+  /** What the header holds per hop: a value (X-Forwarded-*) or an element of several (Forwarded). */
+  hops: 'values' | 'elements';
+  /** Whether it reads the header the trust walk reads, so that both share one parse. */
+  walked: boolean;
+}
+
+export type Rule = Omit<FieldRule, 'count' | 'walked'>;
+
+/** In the order Werkzeug applies them: a port rewrites the host a forwarded host has set. */
+const X_FORWARDED: readonly Rule[] = [
+  { field: 'for', target: 'remoteAddr', option: 'xFor', header: 'x-forwarded-for', hops: 'values' },
+  { field: 'proto', target: 'scheme', option: 'xProto', header: 'x-forwarded-proto', hops: 'values' },
+  { field: 'host', target: 'host', option: 'xHost', header: 'x-forwarded-host', hops: 'values' },
+  { field: 'port', target: 'serverPort', option: 'xPort', header: 'x-forwarded-port', hops: 'values' },
+  { field: 'prefix', target: 'scriptName', option: 'xPrefix', header: 'x-forwarded-prefix', hops: 'values' },
+];
+/** RFC 7239 has no prefix, so X-Forwarded-Prefix may join it. */
+const FORWARDED: readonly Rule[] = [
+  { field: 'for', target: 'remoteAddr', option: 'forwarded', header: 'forwarded', hops: 'elements' },
+  { field: 'proto', target: 'scheme', option: 'forwarded', header: 'forwarded', hops: 'elements' },
+  { field: 'host', target: 'host', option: 'forwarded', header: 'forwarded', hops: 'elements' },
+  X_FORWARDED[4]!,
+];
+
+/** A walk with `Infinity` reads at most this many hops: no deployment has more proxies. */
+export const MAX_HOPS = 64;
+
+const KNOWN_OPTIONS = new Set<string>([
+  'xFor', 'xProto', 'xHost', 'xPort', 'xPrefix', 'forwarded', 'trusted', 'trustUnixSocket', 'symmetric', 'schemes', 'trace',
+  'warnings', 'onWarning',
+]);
+
+/** What the per-request path reads: the options checked and compiled. */
+export interface ProxyFixSettings {
+  /** `x-forwarded` or `forwarded`: the header family this deployment reads. */
+  family: 'x-forwarded' | 'forwarded';
+  rules: readonly FieldRule[];
+  /** The rule whose header the trust walk reads the hops' addresses from. */
+  walkRule: Rule;
+  /** Headers of the family not chosen, named in the trace when a request carries them. */
+  ignored: readonly Rule[];
+  /** `undefined` without `trusted`: counts are believed as they are. */
+  trusts: TrustPredicate | undefined;
+  peerTrusted: ((peer: string) => boolean) | undefined;
+  symmetric: boolean;
+  schemes: readonly string[];
+  /** The largest count, bounded by MAX_HOPS: how far a trust walk may go. */
+  maxCount: number;
+  /** Keep the trace in `env.ext`. */
+  trace: boolean;
+  /** Give a warning; `undefined` when warnings are off. */
+  warn: ((code: ProxyFixWarningCode, message: string) => void) | undefined;
+}
+
+export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings {
+  checkOptions(options, KNOWN_OPTIONS, 'proxyFix');
+  for (const key of ['symmetric', 'trace'] as const) checkBoolean(key, options[key]);
+  const trustUnixSocket = checkTrustUnixSocket(options.trusted, options.trustUnixSocket);
+  const warn = compileWarnings(options.warnings, options.onWarning);
+  const trusts = options.trusted === undefined ? undefined : compileTrust(options.trusted);
+  const walking = trusts !== undefined;
+  const count = (option: CountOption, fallback: number) =>
+    options[option] === undefined ? fallback : checkCount(option, options[option], walking);
+
+  const family = count('forwarded', 0) > 0 ? 'forwarded' : 'x-forwarded';
+  if (family === 'forwarded') {
+    for (const option of ['xFor', 'xProto', 'xHost', 'xPort'] as const) {
+      if (options[option] !== undefined && options[option] !== 0) {
+        throw configError('ERR_PROXYFIX_OPTION_CONFLICT', option,
+          'cannot be combined with `forwarded`: read either X-Forwarded-* or Forwarded, the one your proxies set ' +
+          '(xPrefix may join forwarded, which has no prefix)');
+      }
+    }
+    if (options.symmetric === true) {
+      throw configError('ERR_PROXYFIX_OPTION_CONFLICT', 'symmetric',
+        'applies to X-Forwarded-* headers; a Forwarded element carries all its fields together');
+    }
+  }
+  const defaults = DEFAULT_COUNTS[family];
+  const chosen = family === 'forwarded' ? FORWARDED : X_FORWARDED;
+  // The hops' addresses are in the for-values: X-Forwarded-For, or the Forwarded elements.
+  const walkRule = chosen[0]!;
+  const rules = chosen.map((rule): FieldRule =>
+    ({ ...rule, count: count(rule.option, defaults[rule.option]), walked: rule.header === walkRule.header }));
+  return {
+    family,
+    rules,
+    walkRule,
+    ignored: family === 'forwarded' ? X_FORWARDED.slice(0, 4) : [FORWARDED[0]!],
+    trusts,
+    peerTrusted: trusts === undefined ? undefined : compilePeerTrust(trusts, trustUnixSocket),
+    symmetric: options.symmetric === true,
+    schemes: checkSchemes(options.schemes),
+    maxCount: Math.min(Math.max(...rules.map((rule) => rule.count)), MAX_HOPS),
+    trace: options.trace === true,
+    warn,
+  };
+}
