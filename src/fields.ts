@@ -5,9 +5,10 @@
  * belong together move together: a host brings the name and port it carries, or the port its
  * scheme implies; a port rewrites the port inside the host. Werkzeug leaves the app server's own
  * port in place when a forwarded host has none, a port no client used; the scheme tells the real one.
+ * So the order values are applied in matters: the scheme before the host, the host before the port.
  *
- * Changes are gathered first and written last, by `writeChanges`, so that every field of a request
- * is decided from the same view, and the originals are recorded once.
+ * Changes are gathered first, each reading the env as the request arrived plus what this pass has
+ * gathered so far, and written last by `writeChanges`, which records the originals once.
  */
 import { setField, splitHostHeader, type FixedField, type GatewayEnv } from './gateway.js';
 import { parseAddress, type ReportedAddress } from './net/address.js';
@@ -20,9 +21,10 @@ import { connectionScheme, parseScheme } from './net/scheme.js';
 export type Changes = Partial<Record<FixedField, string>>;
 
 /**
- * The order fields are applied in: the scheme before the host (a host without a port takes the
- * scheme's), and the name and port after the host, so that an explicit one wins over what the host
- * implied.
+ * The order rewriteHeaders applies fields in, and every middleware writes them in: the scheme
+ * before the host (a host without a port takes the scheme's), and the name and port after the host,
+ * so that an explicit one wins over what the host implied. proxyFix applies in Werkzeug's order,
+ * which agrees on the scheme, the host and the port.
  */
 export const FIELD_ORDER: readonly FixedField[] = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName'];
 

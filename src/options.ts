@@ -103,10 +103,13 @@ export function checkPosition(option: string, value: unknown): number {
   return value;
 }
 
-/** `trustUnixSocket` is an add-on to a trust list; alone it would read as trusting something. */
+/**
+ * `trustUnixSocket: true` is an add-on to a trust list; alone it would read as trusting something.
+ * `false` is the default said out loud, which a generated configuration may do.
+ */
 export function checkTrustUnixSocket(trusted: unknown, trustUnixSocket: unknown): boolean {
   checkBoolean('trustUnixSocket', trustUnixSocket);
-  if (trustUnixSocket !== undefined && trusted === undefined) {
+  if (trustUnixSocket === true && trusted === undefined) {
     throw configError('ERR_PROXYFIX_OPTION_CONFLICT', 'trustUnixSocket', 'has no effect without `trusted`');
   }
   return trustUnixSocket === true;
@@ -153,6 +156,11 @@ export function compileWarnings(warnings: unknown, onWarning: unknown): ((code: 
     const warning = new Error(message) as ProxyFixWarning;
     warning.name = 'ProxyFixWarning';
     warning.code = code;
-    handler(warning);
+    try {
+      handler(warning);
+    } catch {
+      // A warning must not fail the request it is about: node's own channel carries it instead.
+      emitProcessWarning(warning);
+    }
   };
 }

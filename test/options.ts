@@ -93,6 +93,12 @@ t.test('onWarning receives every warning, named and coded alike; warnings: false
   await new Promise((resolve) => setImmediate(resolve));
   t.same(seen, [], 'no process warning with warnings: false');
 
+  // A handler that throws must not fail the request the warning is about.
+  const failing = proxyFix(app, { xFor: 2, onWarning: () => { throw new Error('logger down'); } });
+  t.same(await failing(createEnv({ headers: { 'x-forwarded-for': '1.2.3.4' } })), { status: 204 }, 'the request is answered');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.match(seen, [{ name: 'ProxyFixWarning', code: 'PROXYFIX_TOO_FEW_VALUES' }], 'and the warning reaches node\'s channel instead');
+
   t.throws(() => proxyFix(app, { onWarning: 'log' as never }), { code: 'ERR_PROXYFIX_OPTION_TYPE', option: 'onWarning' });
   t.throws(() => rewriteHeaders(app, { map: { a: 'host' }, warnings: 'no' as never }), { code: 'ERR_PROXYFIX_OPTION_TYPE', option: 'warnings' });
   t.throws(() => proxyFix(app, { warnings: false, onWarning: () => {} }), { code: 'ERR_PROXYFIX_OPTION_CONFLICT', option: 'onWarning' });
@@ -116,4 +122,11 @@ t.test('env.ext is typed by the modules that write it, and open to an app\'s own
   env.ext['test.user'] = 1;
   env.ext['anything.else'] = 1;
   t.pass('unknown keys stay open');
+});
+
+t.test('trustUnixSocket: true needs a trust list; false is the default said out loud', async (t) => {
+  t.throws(() => proxyFix(app, { trustUnixSocket: true }), { code: 'ERR_PROXYFIX_OPTION_CONFLICT', option: 'trustUnixSocket' });
+  t.throws(() => rewriteHeaders(app, { map: { a: 'host' }, trustUnixSocket: true }), { code: 'ERR_PROXYFIX_OPTION_CONFLICT' });
+  t.doesNotThrow(() => proxyFix(app, { trustUnixSocket: false }), 'proxyFix');
+  t.doesNotThrow(() => rewriteHeaders(app, { map: { a: 'host' }, trustUnixSocket: false, warnings: false }), 'rewriteHeaders');
 });

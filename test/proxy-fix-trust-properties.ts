@@ -43,8 +43,12 @@ function request(c: { forged: string; client: string; proxies: string[]; family:
   return { seen, init: { remoteAddr: c.proxies.at(-1)!, headers: { [name]: header } } };
 }
 
-const countOption = (family: string, n: number): ProxyFixOptions =>
-  family === 'forwarded' ? { forwarded: n, trusted } : { xFor: n, trusted };
+/**
+ * The count `n` for the client address, and another header counted `deeper`, so that the trust
+ * walk may go further than the client address is read from.
+ */
+const countOption = (family: string, n: number, deeper = 0): ProxyFixOptions =>
+  family === 'forwarded' ? { forwarded: n, xPrefix: deeper, trusted } : { xFor: n, xProto: deeper, trusted };
 
 t.test('with the count at k or Infinity, the result is the address the outermost proxy saw', async () => {
   await fc.assert(fc.asyncProperty(chain, fc.boolean(), async (c, infinite) => {
@@ -55,9 +59,10 @@ t.test('with the count at k or Infinity, the result is the address the outermost
 });
 
 t.test('with any count, the result is an address the chain saw, never a forged one', async () => {
-  await fc.assert(fc.asyncProperty(chain, fc.integer({ min: 1, max: 8 }), async (c, n) => {
+  const deeper = fc.oneof(fc.integer({ min: 0, max: 8 }), fc.constant(Infinity));
+  await fc.assert(fc.asyncProperty(chain, fc.integer({ min: 1, max: 8 }), deeper, async (c, n, other) => {
     const { seen, init } = request(c);
-    const env = await fixed(countOption(c.family, n), init);
+    const env = await fixed(countOption(c.family, n, other), init);
     const expected = seen[Math.max(0, seen.length - n)];
     if (env.remoteAddr !== expected) throw new Error(`count ${n}: got ${env.remoteAddr}, expected ${expected}`);
   }), { numRuns: 3000 });

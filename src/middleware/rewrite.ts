@@ -99,7 +99,7 @@ const TARGETS = FIELD_ORDER;
 
 const KNOWN_OPTIONS = new Set(['map', 'trusted', 'trustUnixSocket', 'count', 'schemes', 'trace', 'warnings', 'onWarning']);
 
-interface Rule {
+interface MapRule {
   field: RewriteTarget;
   option: string;
   header: string;
@@ -107,7 +107,7 @@ interface Rule {
 }
 
 /** The map's entries as rules, in application order; throws for anything ambiguous. */
-function compileMap(map: unknown, count: number): Rule[] {
+function compileMap(map: unknown, count: number): MapRule[] {
   if (typeof map !== 'object' || map === null || Array.isArray(map)) {
     throw configError('ERR_PROXYFIX_OPTION_TYPE', 'map',
       `must be an object from header names to env fields, such as { 'x-fhost': 'host' }; got ${describe(map)}`);
@@ -116,7 +116,7 @@ function compileMap(map: unknown, count: number): Rule[] {
   if (symbol !== undefined) {
     throw configError('ERR_PROXYFIX_OPTION_TYPE', `map[${String(symbol)}]`, 'is not a header name: header names are strings');
   }
-  const byField = new Map<RewriteTarget, Rule>();
+  const byField = new Map<RewriteTarget, MapRule>();
   const byHeader = new Map<string, string>();
   for (const [name, entry] of Object.entries(map)) {
     const option = `map[${JSON.stringify(name)}]`;
@@ -157,7 +157,7 @@ function compileMap(map: unknown, count: number): Rule[] {
 }
 
 interface CompiledRewrite {
-  rules: readonly Rule[];
+  rules: readonly MapRule[];
   /** `undefined` when no trust list is configured. */
   peerTrusted: ((peer: string) => boolean) | undefined;
   apply(env: GatewayEnv, tracing: boolean): RewriteFieldTrace[] | undefined;
@@ -233,12 +233,13 @@ export function rewriteHeaders(
       let warn = rewrite.warn;
       return function headersRewritten(env: GatewayEnv) {
         if (warn !== undefined) {
+          const once = warn;
+          warn = undefined;
           // On the first request rather than at construction: a stack built in a test or a script
           // that never serves stays quiet, and a server's log shows it as soon as it serves.
-          warn('PROXYFIX_UNTRUSTED_REWRITE',
+          once('PROXYFIX_UNTRUSTED_REWRITE',
             `rewriteHeaders without \`trusted\` copies ${rewrite.rules.map((r) => r.header).join(', ')} ` +
             'from every request: any client that can reach the app sets them. Pass `trusted` with your proxies\' addresses.');
-          warn = undefined;
         }
         const trace = rewrite.apply(env, rewrite.keepTrace);
         if (trace) env.ext[REWRITE_TRACE] = trace;

@@ -7,13 +7,12 @@
  * family they read. Each source reads only as far left as it is asked: a client that sends a long
  * header costs what the trusted hops need.
  */
-import { parseNode, ForwardedFromRight, type ForwardedElement, type ForwardedNode } from '../../net/forwarded.js';
+import { ForwardedFromRight, parseNode, type ForwardedElement, type ForwardedNode } from '../../net/forwarded.js';
 import { parseAddress } from '../../net/address.js';
 import { isBlank, ListFromRight } from '../../net/list.js';
 import type { ForwardedField, HopTrace } from '../../trace.js';
 import type { TrustPredicate } from '../../net/trust.js';
 import type { GatewayEnv } from '../../gateway.js';
-import type { Rule } from './options.js';
 
 /**
  * Why a hop gives no value for a field: its element does not parse, or it lacks the parameter.
@@ -23,98 +22,96 @@ const MALFORMED = Symbol('malformed');
 const NO_PARAMETER = Symbol('no-parameter');
 type NoValue = typeof MALFORMED | typeof NO_PARAMETER;
 
-export interface HopSource {
-  /** The header is absent or blank. */
-  readonly absent: boolean;
-  /** How many hops there are, counting no further than `depth`. */
-  depthUpTo(depth: number): number;
-  /** What hop `depth` (1 is the rightmost; at most `depthUpTo`) reports for `field`, or why it reports nothing. */
-  valueAt(depth: number, field: ForwardedField): string | NoValue;
+/**
+ * What tells the two header families apart, once per family rather than per request: how a
+ * header splits into hops, what a hop reports for a field, and how a reported client is parsed.
+ */
+export interface HopFamily<Hop = unknown> {
+  /** What the trace calls the hops: `values` or `elements`. */
+  readonly unit: 'values' | 'elements';
+  open(header: string): { next(): Hop | undefined };
+  /** What `hop` reports for `field`, or why it reports nothing. */
+  reported(hop: Hop, field: ForwardedField): string | NoValue;
   /** A reported client (`for`) value as a node: an address, `unknown` or an obfuscated name; `undefined` when invalid. */
-  client(value: string): ForwardedNode | undefined;
+  parseClient(value: string): ForwardedNode | undefined;
 }
 
-/** One `X-Forwarded-*` header: one value per hop. */
-class ListHops implements HopSource {
-  readonly absent: boolean;
-  readonly #list: ListFromRight | undefined;
-  readonly #values: string[] = [];
-
-  constructor(header: string | undefined) {
-    this.absent = isBlank(header);
-    this.#list = this.absent ? undefined : new ListFromRight(header!);
-  }
-
-  depthUpTo(depth: number): number {
-    const values = this.#values;
-    while (values.length < depth) {
-      const value = this.#list?.next();
-      if (typeof value !== 'string') break;
-      values.push(value);
-    }
-    return Math.min(depth, values.length);
-  }
-
-  valueAt(depth: number): string {
-    return this.#values[depth - 1]!;
-  }
-
-  client(value: string): ForwardedNode | undefined {
+/** `X-Forwarded-*`: one value per hop, and a client is an address. */
+export const VALUES: HopFamily<string> = {
+  unit: 'values',
+  open: (header) => new ListFromRight(header),
+  reported: (hop) => hop,
+  parseClient(value) {
     const address = parseAddress(value);
     return address === undefined ? undefined : { kind: 'address', address: address.address, port: address.port };
+  },
+};
+
+/** `Forwarded`: one element per hop, reporting several fields at once; a client may be hidden. */
+export const ELEMENTS: HopFamily<ForwardedElement> = {
+  unit: 'elements',
+  open: (header) => new ForwardedFromRight(header),
+  reported(hop, field) {
+    if (hop.params === undefined) return MALFORMED;
+    return hop.params[field] ?? NO_PARAMETER;
+  },
+  parseClient: parseNode,
+};
+
+/**
+ * One header's hops in one request, parsed from the right as far as asked and kept, so that the
+ * trust walk and the fields that read the same header parse each hop once. The rightmost hop has
+ * a field of its own: most deployments read no other, and an array per header per request was
+ * most of the cost of reading one value.
+ */
+export class HopSource<Hop = unknown> {
+  readonly family: HopFamily<Hop>;
+  readonly #reader: { next(): Hop | undefined };
+  #count = 0;
+  #first: Hop | undefined;
+  #more: Hop[] | undefined;
+
+  constructor(family: HopFamily<Hop>, header: string) {
+    this.family = family;
+    this.#reader = family.open(header);
   }
-}
 
-/** `Forwarded`: one element per hop, each parsed once however many fields read it. */
-class ElementHops implements HopSource {
-  readonly absent: boolean;
-  readonly #reader: ForwardedFromRight | undefined;
-  readonly #elements: ForwardedElement[] = [];
-
-  constructor(header: string | undefined) {
-    this.absent = isBlank(header);
-    this.#reader = this.absent ? undefined : new ForwardedFromRight(header!);
-  }
-
+  /** How many hops there are, counting no further than `depth`. */
   depthUpTo(depth: number): number {
-    const elements = this.#elements;
-    while (elements.length < depth) {
-      const element = this.#reader?.next();
-      if (element === undefined) break;
-      elements.push(element);
+    while (this.#count < depth) {
+      const hop = this.#reader.next();
+      if (hop === undefined) break;
+      if (this.#count === 0) this.#first = hop;
+      else (this.#more ??= []).push(hop);
+      this.#count++;
     }
-    return Math.min(depth, elements.length);
+    return Math.min(depth, this.#count);
   }
 
+  /** What hop `depth` (1 is the rightmost; at most `depthUpTo`'s answer) reports for `field`. */
   valueAt(depth: number, field: ForwardedField): string | NoValue {
-    const params = this.#elements[depth - 1]!.params;
-    if (params === undefined) return MALFORMED;
-    return params[field] ?? NO_PARAMETER;
-  }
-
-  client(value: string): ForwardedNode | undefined {
-    return parseNode(value);
+    return this.family.reported(depth === 1 ? this.#first! : this.#more![depth - 2]!, field);
   }
 }
 
-/** The hops `rule` reads in one request. */
-export function hopsOf(env: GatewayEnv, rule: Rule): HopSource {
-  const header = env.headers[rule.header];
-  return rule.hops === 'elements' ? new ElementHops(header) : new ListHops(header);
+/** The hops of `read.header` in one request; `undefined` when it is absent or blank. */
+export function hopsOf(env: GatewayEnv, read: { header: string; hops: HopFamily }): HopSource | undefined {
+  const header = env.headers[read.header];
+  return isBlank(header) ? undefined : new HopSource(read.hops, header!);
 }
 
 /**
- * How many hops deep a value may be read: 1 (the value the socket peer wrote) plus one for each
- * hop leftwards whose reported client is a valid, trusted address, up to `maxCount`. Records each
- * hop looked at in `walk`.
+ * How many hops deep a value may be read, the peer being trusted: 1 (the value the peer wrote)
+ * plus one for each hop leftwards whose reported client is a valid, trusted address, up to
+ * `maxCount`. Records each hop looked at in `walk`.
  */
-export function trustedHops(source: HopSource, trusts: TrustPredicate, maxCount: number, walk: HopTrace[] | undefined): number {
+export function trustedHops(source: HopSource | undefined, trusts: TrustPredicate, maxCount: number, walk: HopTrace[] | undefined): number {
   let depth = 1;
-  while (depth < maxCount && source.depthUpTo(depth) === depth) {
+  while (source !== undefined && depth < maxCount && source.depthUpTo(depth) === depth) {
     const value = source.valueAt(depth, 'for');
     // A malformed element, or one without `for`, names no proxy to trust: the walk stops there.
     if (typeof value !== 'string') break;
-    const node = source.client(value);
+    const node = source.family.parseClient(value);
     const trusted = node?.kind === 'address' && trusts(node.address, depth);
     walk?.push({ depth, value, trusted });
     if (!trusted) break;
@@ -127,14 +124,14 @@ export function trustedHops(source: HopSource, trusts: TrustPredicate, maxCount:
 export type Read = { depth: number; value: string } | 'absent' | 'too-few-values' | 'malformed' | 'no-parameter';
 
 /**
- * The value of `field` to use, `count` hops from the right. Without a trust list (`trusted` hops
+ * The value of `field` to use, `count` hops from the right. Without a trust list (`trustedDepth`
  * is Infinity) a header with fewer hops is ignored, as Werkzeug does. With one, the value is read
  * as deep as `count` and the trusted hops both allow: the leftmost hop when the header has fewer.
  */
-export function readHop(source: HopSource, field: ForwardedField, count: number, trusted: number): Read {
-  if (source.absent) return 'absent';
-  const depth = source.depthUpTo(Math.min(count, trusted));
-  if (depth < count && trusted === Infinity) return 'too-few-values';
+export function readHop(source: HopSource | undefined, field: ForwardedField, count: number, trustedDepth: number): Read {
+  if (source === undefined) return 'absent';
+  const depth = source.depthUpTo(Math.min(count, trustedDepth));
+  if (depth < count && trustedDepth === Infinity) return 'too-few-values';
   const value = source.valueAt(depth, field);
   if (typeof value === 'string') return { depth, value };
   return value === MALFORMED ? 'malformed' : 'no-parameter';

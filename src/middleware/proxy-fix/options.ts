@@ -7,6 +7,7 @@ import { checkSchemes } from '../../net/scheme.js';
 import { compilePeerTrust, compileTrust, type TrustInput, type TrustPredicate } from '../../net/trust.js';
 import type { FixedField } from '../../gateway.js';
 import type { ForwardedField } from '../../trace.js';
+import { ELEMENTS, VALUES, type HopFamily } from './hops.js';
 
 export interface ProxyFixOptions {
   /**
@@ -89,44 +90,47 @@ export type CountOption = 'xFor' | 'xProto' | 'xHost' | 'xPort' | 'xPrefix' | 'f
 
 /**
  * The counts when an option is not given: Werkzeug's `ProxyFix(x_for=1, x_proto=1)`, one proxy
- * that reports the client and the scheme. With `forwarded`, its element reports both, so `xFor`
- * and `xProto` are 0 there.
+ * that reports the client and the scheme.
  */
-const DEFAULT_COUNTS: Readonly<Record<'x-forwarded' | 'forwarded', Readonly<Record<CountOption, number>>>> = {
-  'x-forwarded': { xFor: 1, xProto: 1, xHost: 0, xPort: 0, xPrefix: 0, forwarded: 0 },
-  forwarded: { xFor: 0, xProto: 0, xHost: 0, xPort: 0, xPrefix: 0, forwarded: 0 },
-};
+const DEFAULT_COUNTS: Readonly<Record<CountOption, number>> = { xFor: 1, xProto: 1, xHost: 0, xPort: 0, xPrefix: 0, forwarded: 0 };
+/** With `forwarded`, its element reports the client and the scheme: X-Forwarded-For and -Proto are read only when asked. */
+const FORWARDED_DEFAULT_COUNTS: Readonly<Record<CountOption, number>> = { ...DEFAULT_COUNTS, xFor: 0, xProto: 0 };
 
-/** A field proxyFix may set, where it reads it, and how many hops deep. */
-export interface FieldRule {
+/** A field proxyFix may set and the header it reads it from. */
+export interface FieldHeader {
   /** The name the trace uses: what the header calls it. */
   field: ForwardedField;
   /** The env field it sets (with its companions: see src/fields.ts). */
   target: FixedField;
   option: CountOption;
   header: string;
-  count: number;
   /** What the header holds per hop: a value (X-Forwarded-*) or an element of several (Forwarded). */
-  hops: 'values' | 'elements';
+  hops: HopFamily;
+}
+
+/** A field as one proxyFix reads it: how many hops deep. */
+export interface FieldRule extends FieldHeader {
+  count: number;
   /** Whether it reads the header the trust walk reads, so that both share one parse. */
   walked: boolean;
 }
 
-export type Rule = Omit<FieldRule, 'count' | 'walked'>;
-
-/** In the order Werkzeug applies them: a port rewrites the host a forwarded host has set. */
-const X_FORWARDED: readonly Rule[] = [
-  { field: 'for', target: 'remoteAddr', option: 'xFor', header: 'x-forwarded-for', hops: 'values' },
-  { field: 'proto', target: 'scheme', option: 'xProto', header: 'x-forwarded-proto', hops: 'values' },
-  { field: 'host', target: 'host', option: 'xHost', header: 'x-forwarded-host', hops: 'values' },
-  { field: 'port', target: 'serverPort', option: 'xPort', header: 'x-forwarded-port', hops: 'values' },
-  { field: 'prefix', target: 'scriptName', option: 'xPrefix', header: 'x-forwarded-prefix', hops: 'values' },
+/**
+ * In the order Werkzeug applies them. The order carries meaning: a host without a port takes the
+ * port of the scheme set before it, and a port rewrites the host set before it.
+ */
+const X_FORWARDED: readonly FieldHeader[] = [
+  { field: 'for', target: 'remoteAddr', option: 'xFor', header: 'x-forwarded-for', hops: VALUES },
+  { field: 'proto', target: 'scheme', option: 'xProto', header: 'x-forwarded-proto', hops: VALUES },
+  { field: 'host', target: 'host', option: 'xHost', header: 'x-forwarded-host', hops: VALUES },
+  { field: 'port', target: 'serverPort', option: 'xPort', header: 'x-forwarded-port', hops: VALUES },
+  { field: 'prefix', target: 'scriptName', option: 'xPrefix', header: 'x-forwarded-prefix', hops: VALUES },
 ];
 /** RFC 7239 has no prefix, so X-Forwarded-Prefix may join it. */
-const FORWARDED: readonly Rule[] = [
-  { field: 'for', target: 'remoteAddr', option: 'forwarded', header: 'forwarded', hops: 'elements' },
-  { field: 'proto', target: 'scheme', option: 'forwarded', header: 'forwarded', hops: 'elements' },
-  { field: 'host', target: 'host', option: 'forwarded', header: 'forwarded', hops: 'elements' },
+const FORWARDED: readonly FieldHeader[] = [
+  { field: 'for', target: 'remoteAddr', option: 'forwarded', header: 'forwarded', hops: ELEMENTS },
+  { field: 'proto', target: 'scheme', option: 'forwarded', header: 'forwarded', hops: ELEMENTS },
+  { field: 'host', target: 'host', option: 'forwarded', header: 'forwarded', hops: ELEMENTS },
   X_FORWARDED[4]!,
 ];
 
@@ -143,13 +147,14 @@ export interface ProxyFixSettings {
   /** `x-forwarded` or `forwarded`: the header family this deployment reads. */
   family: 'x-forwarded' | 'forwarded';
   rules: readonly FieldRule[];
-  /** The rule whose header the trust walk reads the hops' addresses from. */
-  walkRule: Rule;
+  /** Where the trust walk reads the hops' addresses: the for-values. */
+  walkRule: FieldHeader;
   /** Headers of the family not chosen, named in the trace when a request carries them. */
-  ignored: readonly Rule[];
+  ignored: readonly FieldHeader[];
   /** `undefined` without `trusted`: counts are believed as they are. */
   trusts: TrustPredicate | undefined;
-  peerTrusted: ((peer: string) => boolean) | undefined;
+  /** Whether the socket peer is trusted; `undefined` without `trusted`. */
+  trustsPeer: ((peer: string) => boolean) | undefined;
   symmetric: boolean;
   schemes: readonly string[];
   /** The largest count, bounded by MAX_HOPS: how far a trust walk may go. */
@@ -170,7 +175,7 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
   const count = (option: CountOption, fallback: number) =>
     options[option] === undefined ? fallback : checkCount(option, options[option], walking);
 
-  const family = count('forwarded', 0) > 0 ? 'forwarded' : 'x-forwarded';
+  const family = count('forwarded', DEFAULT_COUNTS.forwarded) > 0 ? 'forwarded' : 'x-forwarded';
   if (family === 'forwarded') {
     for (const option of ['xFor', 'xProto', 'xHost', 'xPort'] as const) {
       if (options[option] !== undefined && options[option] !== 0) {
@@ -184,7 +189,7 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
         'applies to X-Forwarded-* headers; a Forwarded element carries all its fields together');
     }
   }
-  const defaults = DEFAULT_COUNTS[family];
+  const defaults = family === 'forwarded' ? FORWARDED_DEFAULT_COUNTS : DEFAULT_COUNTS;
   const chosen = family === 'forwarded' ? FORWARDED : X_FORWARDED;
   // The hops' addresses are in the for-values: X-Forwarded-For, or the Forwarded elements.
   const walkRule = chosen[0]!;
@@ -196,7 +201,7 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
     walkRule,
     ignored: family === 'forwarded' ? X_FORWARDED.slice(0, 4) : [FORWARDED[0]!],
     trusts,
-    peerTrusted: trusts === undefined ? undefined : compilePeerTrust(trusts, trustUnixSocket),
+    trustsPeer: trusts === undefined ? undefined : compilePeerTrust(trusts, trustUnixSocket),
     symmetric: options.symmetric === true,
     schemes: checkSchemes(options.schemes),
     maxCount: Math.min(Math.max(...rules.map((rule) => rule.count)), MAX_HOPS),

@@ -3,14 +3,14 @@
  *
  * This is the security-critical loop, so it is written to be checked by eye against Werkzeug's
  * `ProxyFix.__call__`: one rule after another, each read `count` hops from the right and applied
- * only when it parses. What proxyfix adds is a reach: with a trust list, no value is read deeper
- * than the trusted hops go, and nothing at all from a peer outside the list. The trace is written
- * through `record?.…`, which costs nothing when tracing is off.
+ * only when it parses. What proxyfix adds is a trusted depth: with a trust list, no value is
+ * read deeper than the trusted hops go, and nothing at all from a peer outside the list. The trace
+ * is written through `record?.…`, which costs nothing when tracing is off.
  */
 import { FIXED, originalValue, type GatewayEnv } from '../../gateway.js';
 import { applyValue, setClient, type Changes } from '../../fields.js';
 import { invalidValue, TraceRecorder, untrustedPeer, usedValue, type FieldOutcome, type FieldTrace, type HopTrace, type ProxyFixTrace } from '../../trace.js';
-import { hopsOf, readHop, trustedHops, type HopSource, type Read } from './hops.js';
+import { hopsOf, readHop, trustedHops, type Read } from './hops.js';
 import type { FieldRule, ProxyFixSettings } from './options.js';
 
 /** What a request can reveal about a misconfiguration; the codes of the warnings. */
@@ -22,18 +22,19 @@ export type Notice = (code: NoticeCode, rule: FieldRule, peer: string) => void;
  * (`fields` is empty, `walk` null): the per-request path builds no explanations.
  */
 export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: boolean, notice?: Notice): ProxyFixTrace {
-  const { family, trusts, peerTrusted: trustsPeer } = settings;
+  const { family, trusts, trustsPeer } = settings;
   const peer = originalValue(env, 'remoteAddr');
   const alreadyFixed = env.ext[FIXED] === true;
   if (alreadyFixed && !tracing) return { family, peer, peerTrusted: null, walk: null, fields: [], changed: {} };
 
   const record = tracing ? new TraceRecorder<FieldTrace>() : undefined;
   const walk: HopTrace[] | undefined = trusts !== undefined && tracing ? [] : undefined;
-  const walkSource = hopsOf(env, settings.walkRule);
   const peerTrusted = trustsPeer === undefined ? null : trustsPeer(peer);
-  // How many hops deep a value may be read: no deeper than the trusted proxies go. Without a
-  // trust list, each count is believed as it is.
-  const trusted = peerTrusted === null ? Infinity : peerTrusted ? trustedHops(walkSource, trusts!, settings.maxCount, walk) : 0;
+  // The header the walk reads is parsed once, for the walk and for the fields that read it too.
+  let walkSource = peerTrusted === true ? hopsOf(env, settings.walkRule) : undefined;
+  // How many hops deep a value may be read: no deeper than the trusted proxies go, and nothing
+  // from an untrusted peer. Without a trust list, each count is believed as it is.
+  const trustedDepth = peerTrusted === null ? Infinity : peerTrusted ? trustedHops(walkSource, trusts!, settings.maxCount, walk) : 0;
   const asymmetric = settings.symmetric && !isSymmetric(env, settings.rules);
   const changes: Changes = {};
 
@@ -43,7 +44,7 @@ export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: bo
       depth: null, value: null, used: false, outcome: 'disabled', detail: `${rule.option} is 0: not read`,
     });
     if (rule.count === 0) continue;
-    if (trusted === 0) {
+    if (trustedDepth === 0) {
       if (env.headers[rule.header] !== undefined) notice?.('PROXYFIX_UNTRUSTED_PEER', rule, peer);
       record?.settle('untrusted', untrustedPeer(peer));
       continue;
@@ -52,8 +53,8 @@ export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: bo
       record?.settle('asymmetric', 'symmetric is on and the X-Forwarded-* headers carry different numbers of values');
       continue;
     }
-    const source = rule.walked ? walkSource : hopsOf(env, rule);
-    const read = readHop(source, rule.field, rule.count, trusted);
+    const source = rule.walked ? (walkSource ??= hopsOf(env, rule)) : hopsOf(env, rule);
+    const read = readHop(source, rule.field, rule.count, trustedDepth);
     if (typeof read === 'string') {
       if (read === 'too-few-values') notice?.('PROXYFIX_TOO_FEW_VALUES', rule, peer);
       record?.settle(NOTHING_READ[read], MISSING[read](rule));
@@ -64,7 +65,7 @@ export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: bo
       record?.settle('already-fixed', 'an earlier proxyFix already fixed this request');
       continue;
     }
-    const outcome = rule.field === 'for' ? applyClient(source, read.value, changes) : applied(rule, read.value, changes, env, settings);
+    const outcome = rule.field === 'for' ? applyClient(rule, read.value, changes) : applied(rule, read.value, changes, env, settings);
     record?.settle(outcome, outcome === 'used'
       ? `${usedValue(rule.target, changes)}${stoppedEarly(read, rule, trusts !== undefined)}`
       : outcome === 'hidden'
@@ -72,26 +73,28 @@ export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: bo
         : invalidValue(rule.field, read.value));
   }
 
-  const fields = record?.entries ?? [];
-  if (tracing) {
-    for (const rule of settings.ignored) {
-      const value = env.headers[rule.header];
-      if (value === undefined) continue;
-      fields.push({
-        field: rule.field, option: rule.option, header: rule.header, count: 0, depth: null,
-        value, used: false, outcome: 'family-not-chosen',
-        detail: family === 'forwarded'
-          ? `forwarded is set, so ${rule.header} is ignored: a client may have sent it`
-          : 'X-Forwarded-* headers are configured, so Forwarded is ignored: a client may have sent it',
-      });
-    }
-  }
+  const fields = record === undefined ? [] : [...record.entries, ...ignoredHeaders(settings, env)];
   return { family, peer, peerTrusted, walk: walk ?? null, fields, changed: changes };
 }
 
+/** The trace entries of headers of the family not chosen that a request carries: someone sent them. */
+function ignoredHeaders(settings: ProxyFixSettings, env: GatewayEnv): FieldTrace[] {
+  return settings.ignored.flatMap((rule): FieldTrace[] => {
+    const value = env.headers[rule.header];
+    if (value === undefined) return [];
+    return [{
+      field: rule.field, option: rule.option, header: rule.header, count: 0, depth: null,
+      value, used: false, outcome: 'family-not-chosen',
+      detail: settings.family === 'forwarded'
+        ? `forwarded is set, so ${rule.header} is ignored: a client may have sent it`
+        : 'X-Forwarded-* headers are configured, so Forwarded is ignored: a client may have sent it',
+    }];
+  });
+}
+
 /** A reported client: an address is applied; `unknown` or an obfuscated name is the proxy's choice to hide it. */
-function applyClient(source: HopSource, value: string, changes: Changes): FieldOutcome {
-  const node = source.client(value);
+function applyClient(rule: FieldRule, value: string, changes: Changes): FieldOutcome {
+  const node = rule.hops.parseClient(value);
   if (node === undefined) return 'invalid';
   if (node.kind !== 'address') return 'hidden';
   setClient(changes, node);
@@ -120,7 +123,7 @@ const NOTHING_READ: Readonly<Record<NothingRead, FieldOutcome>> = {
 const MISSING: Readonly<Record<NothingRead, (rule: FieldRule) => string>> = {
   absent: (rule) => `no ${rule.header} header`,
   'too-few-values': (rule) =>
-    `${rule.option} is ${rule.count} but ${rule.header} has fewer ${rule.hops}: fewer proxies than configured, or one skipped`,
+    `${rule.option} is ${rule.count} but ${rule.header} has fewer ${rule.hops.unit}: fewer proxies than configured, or one skipped`,
   malformed: () => 'the Forwarded element at that depth does not parse; nothing is taken from it or beyond it',
   'no-parameter': (rule) => `the Forwarded element read has no ${rule.field} parameter`,
 };
@@ -130,7 +133,7 @@ function isSymmetric(env: GatewayEnv, rules: readonly FieldRule[]): boolean {
   let seen: number | undefined;
   for (const rule of rules) {
     if (rule.count === 0) continue;
-    const values = hopsOf(env, rule).depthUpTo(Infinity);
+    const values = hopsOf(env, rule)?.depthUpTo(Infinity) ?? 0;
     if (seen === undefined) seen = values;
     else if (seen !== values) return false;
   }
