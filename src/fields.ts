@@ -10,7 +10,7 @@
  * Changes are gathered first, each reading the env as the request arrived plus what this pass has
  * gathered so far, and written last by `writeChanges`, which records the originals once.
  */
-import { setField, splitHostHeader, type FixedField, type GatewayEnv } from './gateway.js';
+import { setField, type FixedField, type GatewayEnv } from './gateway.js';
 import { parseAddress, type ReportedAddress } from './net/address.js';
 import { parseHost } from './net/host.js';
 import { defaultPort, parsePort } from './net/port.js';
@@ -69,8 +69,10 @@ export function applyValue(field: FixedField, value: string, changes: Changes, e
     }
     case 'serverPort': {
       if (parsePort(value) === undefined) return false;
-      const host = changes.host ?? env.host;
-      if (host !== '') changes.host = `${splitHostHeader(host).name}:${value}`;
+      // The port goes into the host too, when there is a valid one: a host that arrived invalid
+      // (a bare `2001:db8::a`) is left as it came, never made into another invalid one.
+      const host = parseHost(changes.host ?? env.host);
+      if (host !== undefined) changes.host = `${host.name}:${value}`;
       changes.serverPort = value;
       return true;
     }

@@ -170,6 +170,21 @@ t.test('the cost does not grow with the list', async (t) => {
   t.notOk((await run(middleware, { host: 'zone9999.example' })).reached);
 });
 
+t.test('a Host too long to be a name is refused before any IDNA conversion', async (t) => {
+  const hosts = ['é'.repeat(16_384), `${'a'.repeat(510)}.example`, `${'ü'.repeat(600)}.example`];
+  for (const host of hosts) {
+    const { reached, env } = await run(allowedHosts({ hosts: ['*.example', 'é.example'], trace: true }), { host });
+    t.notOk(reached, `${host.length} code units: refused`);
+    t.match(env.ext[HOST_CHECK], { allowed: false, name: null, detail: `a Host of ${host.length} characters is longer than any host; refused` });
+  }
+  // The bound is no lower than the longest real name: 253 characters in punycode, twice that in code units.
+  const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(53)}.example`;
+  t.equal(longest.length, 253);
+  t.ok((await run(allowedHosts(['*.example']), { host: `${longest}:443` })).reached, 'a 253-character name with a port passes');
+  const astral = `${'\u{1F600}'.repeat(56)}.example`;
+  t.ok((await run(allowedHosts([astral]), { host: astral })).reached, `${astral.length} code units of emoji: checked, and allowed`);
+});
+
 t.test('both call forms build the same middleware', async (t) => {
   const twoArgs = await run((app) => allowedHosts(app, ['example.com']), { host: 'example.com' });
   const curried = await run(allowedHosts(['example.com']), { host: 'example.com' });

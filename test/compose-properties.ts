@@ -64,7 +64,7 @@ function trustingSpec(trusted: fc.Arbitrary<TrustInput>): fc.Arbitrary<Spec> {
     fc.oneof(
       fc.record({ xFor: fc.constantFrom(0, 1, 2, Infinity), xProto: fc.constantFrom(0, 1, 2), xHost: fc.constantFrom(0, 1, Infinity), xPort: fc.constantFrom(0, 1), xPrefix: fc.constantFrom(0, 1) }),
       fc.record({ forwarded: fc.constantFrom(1, 2, Infinity), xPrefix: fc.constantFrom(0, 1) }),
-    ).chain((counts) => fc.record({ trusted, trace: fc.boolean() }).map((rest): Spec => ({ kind: 'fix', options: { ...counts, ...rest, warnings: false } }))),
+    ).chain((counts) => fc.record({ trusted, trace: fc.boolean() }).map((rest): Spec => ({ kind: 'fix', options: arb.walkable({ ...counts, ...rest, warnings: false }) }))),
     fc.constantFrom(['example.com', '*.example.com'], ['app.internal:8000'], ['[2001:db8::1]', '192.0.2.1', 'bücher.example'])
       .map((hosts): Spec => ({ kind: 'hosts', hosts: [...hosts] })),
   );

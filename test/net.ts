@@ -25,8 +25,15 @@ t.test('addresses', async (t) => {
   t.same(parseAddress('255.255.255.255:65535'), { address: '255.255.255.255', port: '65535' });
   t.same(parseAddress('[::1]:1'), { address: '::1', port: '1' });
   for (const bad of ['256.0.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.4:', '1.2.3.4:x', 'a:1', '[::1]:',
-    '[::1]80', '[::1', '[]', '[fe80::1%25eth0]', '0.0.0.0:80', '[::]:80', '0:0::0', '']) {
+    '[::1]80', '[::1', '[]', '[fe80::1%25eth0]', '0.0.0.0:80', '[::]:80', '0:0::0', '',
+    // The unspecified address in every spelling: no client has it as its source.
+    '0.0.0.0', '::', '::0', '::0.0.0.0', '[::0.0.0.0]', '[::0.0.0.0]:80', '::ffff:0.0.0.0', '::ffff:0:0', '::FFFF:0:0',
+    '0:0:0:0:0:0:0:0', '0:0:0:0:0:ffff:0:0', '0000:0000::0000', 'fe80::1%eth0']) {
     t.equal(parseAddress(bad), undefined, bad);
+  }
+  // Near the unspecified address, but real addresses.
+  for (const good of ['::1', '::0.0.0.1', '::ffff:0.0.0.1', '::ffff:1:0', 'f::', '0.0.0.1']) {
+    t.same(parseAddress(good), { address: good, port: '' }, good);
   }
 });
 

@@ -71,10 +71,10 @@ const cases: FieldCase[] = [
   { name: 'proto follows the walk: outer proxy bypassed', options: { trusted, xFor: 2, xProto: 2 },
     headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'http' },
     expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'http' } },
-  { name: 'proto at the depth the walk reached', options: { trusted, xFor: Infinity, xProto: Infinity, xHost: Infinity },
+  { name: 'proto at the depth the walk reached', options: { trusted, xFor: Infinity, xProto: Infinity, xHost: Infinity, symmetric: true },
     headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'https, http', 'x-forwarded-host': 'example.com, inner' },
     expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https', host: 'example.com', serverName: 'example.com', serverPort: '443' } },
-  { name: 'the client\'s own values left of the walk are never read', options: { trusted, xFor: Infinity, xProto: Infinity },
+  { name: 'the client\'s own values left of the walk are never read', options: { trusted, xFor: Infinity, xProto: Infinity, symmetric: true },
     headers: { 'x-forwarded-for': '10.0.0.99, 203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'wss, https, http' },
     expect: { remoteAddr: '203.0.113.7', remotePort: '', scheme: 'https' } },
   { name: 'no X-Forwarded-For: only depth 1 of the other headers', options: { trusted, xProto: 3 },
@@ -97,6 +97,16 @@ const cases: FieldCase[] = [
     headers: { 'x-forwarded-for': '6.6.6.6, 203.0.113.7', 'x-forwarded-proto': 'https' }, expect: {} },
   { name: 'symmetric: a stripped header applies nothing', options: { symmetric: true, xFor: 1, xProto: 1, xHost: 1 },
     headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }, expect: {} },
+  // Node reports a link-local peer with its zone; the zone names this host's interface.
+  { name: 'a link-local proxy, zone and all as node reports it, is trusted', options: { trusted: ['linklocal'] },
+    init: { remoteAddr: 'fe80::1%eth0' }, headers: { 'x-forwarded-for': '203.0.113.7' },
+    expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
+  { name: 'a zone on an untrusted peer does not make it trusted', options: { trusted: ['fe80::2'] },
+    init: { remoteAddr: 'fe80::1%eth0' }, headers: { 'x-forwarded-for': '203.0.113.7' }, expect: {} },
+  { name: 'a zone in a header value stays invalid: the walk stops there', options: { trusted: ['linklocal'], xFor: Infinity },
+    init: { remoteAddr: 'fe80::1%eth0' }, headers: { 'x-forwarded-for': '203.0.113.7, fe80::2%eth0' }, expect: {} },
+  { name: 'the unspecified address in another spelling is no client', options: { trusted, xFor: Infinity },
+    headers: { 'x-forwarded-for': '::ffff:0:0' }, expect: {} },
   { name: 'symmetric: disabled headers are not counted', options: { symmetric: true, xFor: 1, xProto: 0 },
     headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https, http' },
     expect: { remoteAddr: '203.0.113.7', remotePort: '' } },
@@ -141,6 +151,32 @@ t.test('configuration rules for trust', async (t) => {
   t.throws(() => proxyFix(app, { symmetric: 'yes' as never }), { option: 'symmetric', code: 'ERR_PROXYFIX_OPTION_TYPE' });
   t.throws(() => proxyFix(app, { trusted: ['10.0.0.0/8', 'nope'] }), { option: 'trusted[1]', code: 'ERR_PROXYFIX_TRUST_ENTRY' });
   t.throws(() => proxyFix(app, { trusted: 5 as never }), { option: 'trusted', code: 'ERR_PROXYFIX_OPTION_TYPE' });
+
+  // xFor 0 leaves X-Forwarded-For unread, so nothing names the hops a deeper count would trust.
+  t.throws(() => proxyFix(app, { xFor: 0, xProto: 2, xHost: 2, xPrefix: 2, trusted }),
+    { name: 'TypeError', option: 'xProto', code: 'ERR_PROXYFIX_OPTION_CONFLICT', message: /`xFor: 0`.*Set xFor to 1 or more, or xProto to 1/ });
+  t.throws(() => proxyFix(app, { xFor: 0, xPrefix: Infinity, trusted }), { option: 'xPrefix', code: 'ERR_PROXYFIX_OPTION_CONFLICT' });
+  t.doesNotThrow(() => proxyFix(app, { xFor: 0, xProto: 1, xHost: 1, trusted }), 'depth 1 needs only the peer');
+  t.doesNotThrow(() => proxyFix(app, { xFor: 0, xProto: 2 }), 'without trusted, counts are believed as they are');
+  t.doesNotThrow(() => proxyFix(app, { forwarded: 2, xPrefix: 2, trusted }), 'Forwarded elements name the hops');
+
+  // Infinity for another header is right only if every trusted hop appends to it: symmetric checks that.
+  t.throws(() => proxyFix(app, { xFor: Infinity, xProto: Infinity, trusted }),
+    { option: 'xProto', code: 'ERR_PROXYFIX_OPTION_CONFLICT', message: /only if every one of them appends to x-forwarded-proto.*symmetric: true/ });
+  t.throws(() => proxyFix(app, { xFor: 2, xHost: Infinity, trusted }), { option: 'xHost', code: 'ERR_PROXYFIX_OPTION_CONFLICT' });
+  t.throws(() => proxyFix(app, { forwarded: Infinity, xPrefix: Infinity, trusted }), { option: 'xPrefix', code: 'ERR_PROXYFIX_OPTION_CONFLICT' });
+  t.doesNotThrow(() => proxyFix(app, { xFor: Infinity, xProto: Infinity, xHost: Infinity, symmetric: true, trusted }));
+  t.doesNotThrow(() => proxyFix(app, { forwarded: Infinity, trusted }));
+});
+
+t.test('with xFor 0 and counts of 1, only the peer\'s own values are read, whatever X-Forwarded-For says', async (t) => {
+  const options = { xFor: 0, xProto: 1, xHost: 1, xPrefix: 1, trusted };
+  const env = createEnv({ ...base, headers: {
+    'x-forwarded-for': '10.0.0.3', 'x-forwarded-proto': 'javascript, https', 'x-forwarded-host': 'evil.example, example.com',
+    'x-forwarded-prefix': '/evil, /app',
+  } });
+  const trace = explain(env, options);
+  t.same(trace.changed, { scheme: 'https', host: 'example.com', serverName: 'example.com', serverPort: '443', scriptName: '/app' });
 });
 
 t.test('misconfiguration is visible: rate-limited process warnings', async (t) => {

@@ -325,3 +325,14 @@ t.test('the trace of a request where every field is used', async (t) => {
     serverPort: '8443', scriptName: '/app',
   });
 });
+
+t.test('no field is written invalid, whatever the incoming env held', async (t) => {
+  // A bare IPv6 address is no Host; a port put after it made `2001:db8::a:8443`, another address.
+  for (const host of ['2001:db8::a', 'a b', 'example.com/x', '[::1']) {
+    const env = await fixed({ xFor: 0, xProto: 0, xPort: 1 }, { ...base, host, headers: { 'x-forwarded-port': '8443' } });
+    t.equal(env.host, host, `${JSON.stringify(host)} is left as it came`);
+    t.equal(env.serverPort, '8443', `${JSON.stringify(host)}: the port is still the forwarded one`);
+  }
+  const rewritten = await fixed({ xFor: 0, xProto: 0, xPort: 1 }, { ...base, host: '[2001:db8::a]', headers: { 'x-forwarded-port': '8443' } });
+  t.equal(rewritten.host, '[2001:db8::a]:8443', 'a valid host gets the port');
+});

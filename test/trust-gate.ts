@@ -69,6 +69,46 @@ t.test('named cases: strip', async (t) => {
   }
 });
 
+/**
+ * Names that used to pass the gate although a library reads them as the client's address, scheme,
+ * host or prefix (issue 12, hole 8). Each is sent as Node gives it and as a CGI-style server would
+ * name it; the reader is in fixtures/forwarding-headers.json.
+ */
+const readElsewhere: [name: string, value: string, reader: string][] = [
+  ['forwarded-for', '1.2.3.4', 'request-ip'],
+  ['x-appengine-user-ip', '1.2.3.4', 'request-ip'],
+  ['x-0-client-ip', '1.2.3.4', 'request-ip (pull request #78)'],
+  ['do-connecting-ip', '1.2.3.4', 'request-ip (master)'],
+  ['cf-pseudo-ipv4', '1.2.3.4', 'request-ip'],
+  ['x-azure-clientip', '1.2.3.4', 'realclientip-go'],
+  ['x-azure-socketip', '1.2.3.4', 'realclientip-go'],
+  ['x-original-for', '1.2.3.4', 'ASP.NET Core'],
+  ['x-original-proto', 'https', 'ASP.NET Core'],
+  ['x-original-prefix', '/evil', 'ASP.NET Core'],
+  ['x-original-port', '443', 'ASP.NET Core'],
+  ['front-end-https', 'on', 'CodeIgniter'],
+  ['x-url-scheme', 'https', 'Echo'],
+];
+
+t.test('names other libraries read as the client are stripped from an untrusted peer, in any spelling', async (t) => {
+  const gate = trustGate(innerApp(), { trusted });
+  for (const [name, value, reader] of readElsewhere) {
+    // As a CGI-style server names it; set on the env directly, since createEnv lower-cases names.
+    const cgi = name.toUpperCase().replaceAll('-', '_');
+    for (const spelling of [name, cgi]) {
+      const untrusted = createEnv({ ...base, remoteAddr: client });
+      untrusted.headers = { ...ordinary, [spelling]: value };
+      await gate(untrusted);
+      t.same(untrusted.headers, ordinary, `${spelling} (read by ${reader}) is gone from an untrusted peer's request, and nothing else`);
+      t.same(untrusted.ext[STRIPPED], [spelling], `${spelling}: recorded`);
+      const proxied = createEnv(base);
+      proxied.headers = { ...ordinary, [spelling]: value };
+      await gate(proxied);
+      t.equal(proxied.headers[spelling], value, `${spelling} from a trusted proxy is kept`);
+    }
+  }
+});
+
 t.test('reject answers with a short plain-text body and never calls the app', async (t) => {
   const options: TrustGateOptions = { trusted, onUntrusted: 'reject' };
   const forged = await run(trustGate(options), { ...base, remoteAddr: client, headers: { 'x-forwarded-host': '<script>evil</script>' } });

@@ -14,14 +14,18 @@ interface Case {
 const cases: Case[] = [
   { name: 'single IPv4 address', trusted: ['10.0.0.1'], yes: ['10.0.0.1', '::ffff:10.0.0.1', '::ffff:a00:1'], no: ['10.0.0.2', '10.0.0.10'] },
   { name: 'IPv4 CIDR', trusted: ['10.0.0.0/8'], yes: ['10.0.0.0', '10.255.255.255', '::ffff:10.1.2.3'], no: ['11.0.0.0', '9.255.255.255'] },
-  { name: 'IPv4 /0 trusts every IPv4 address and no IPv6 one', trusted: ['0.0.0.0/0'], yes: ['1.2.3.4', '::ffff:1.2.3.4'], no: ['2001:db8::1', '::1'] },
+  { name: 'IPv4 /1 trusts half of IPv4 and no IPv6 address', trusted: ['0.0.0.0/1'], yes: ['1.2.3.4', '::ffff:1.2.3.4', '127.255.255.255'], no: ['128.0.0.0', '2001:db8::1', '::1'] },
   { name: 'IPv4 /32', trusted: ['192.0.2.7/32'], yes: ['192.0.2.7'], no: ['192.0.2.6'] },
   { name: 'netmask form', trusted: ['192.168.1.0/255.255.255.0'], yes: ['192.168.1.200'], no: ['192.168.2.1'] },
-  { name: 'netmask 0.0.0.0', trusted: ['10.0.0.0/0.0.0.0'], yes: ['8.8.8.8'], no: ['::1'] },
+  { name: 'netmask 128.0.0.0', trusted: ['10.0.0.0/128.0.0.0'], yes: ['8.8.8.8'], no: ['128.0.0.1', '::1'] },
   { name: 'single IPv6 address', trusted: ['2001:db8::1'], yes: ['2001:db8::1', '2001:DB8:0:0:0:0:0:1', '2001:db8::0:1'], no: ['2001:db8::2'] },
   { name: 'IPv6 CIDR', trusted: ['2001:db8::/32'], yes: ['2001:db8:ffff::1', '2001:0db8::'], no: ['2001:db9::1', '::ffff:10.0.0.1'] },
   { name: '::/1 trusts no IPv4 address (CVE-2026-90711)', trusted: ['::/1'], yes: ['::1', '2001:db8::1'], no: ['10.0.0.1', '::ffff:10.0.0.1', '1.2.3.4'] },
-  { name: '::/0 trusts every IPv6 address but no IPv4 one', trusted: ['::/0'], yes: ['::1', 'fe80::1'], no: ['127.0.0.1', '::ffff:127.0.0.1'] },
+  { name: '::/1 and 8000::/1 apart: no IPv4 address', trusted: ['8000::/1'], yes: ['fe80::1', 'ffff::1'], no: ['::1', '127.0.0.1', '::ffff:127.0.0.1'] },
+  { name: 'the IPv4-compatible request value ::a.b.c.d is IPv6, never the IPv4 address', trusted: ['11.22.33.44', '::ffff:11.22.33.44'],
+    yes: ['11.22.33.44', '::ffff:11.22.33.44'], no: ['::11.22.33.44', '::b16:212c'] },
+  { name: 'the IPv4-compatible range is matched as the IPv6 it is', trusted: ['::/96'], yes: ['::11.22.33.44', '::b16:212c'], no: ['11.22.33.44', '::ffff:11.22.33.44'] },
+  { name: 'a link-local entry trusts link-local values without a zone', trusted: ['fe80::/10'], yes: ['fe80::1'], no: ['fe80::1%eth0', 'fe80::1%25eth0'] },
   { name: 'IPv4-mapped range /104 is 10.0.0.0/8', trusted: ['::ffff:10.0.0.0/104'], yes: ['10.9.9.9', '::ffff:10.9.9.9'], no: ['11.0.0.1'] },
   { name: 'IPv4-mapped single address', trusted: ['::ffff:192.0.2.1'], yes: ['192.0.2.1'], no: ['192.0.2.2'] },
   { name: 'embedded IPv4 in an IPv6 range', trusted: ['64:ff9b::/96'], yes: ['64:ff9b::192.0.2.1'], no: ['192.0.2.1'] },
@@ -35,7 +39,7 @@ const cases: Case[] = [
   { name: 'an empty string trusts nothing', trusted: '', yes: [], no: ['127.0.0.1'] },
   { name: 'a wider range added after a narrower one', trusted: ['10.1.0.0/16', '10.0.0.0/8'], yes: ['10.2.0.1', '10.1.2.3'], no: ['11.1.0.0'] },
   { name: 'a narrower range after a wider one changes nothing', trusted: ['10.0.0.0/8', '10.1.0.0/16'], yes: ['10.2.0.1'], no: ['12.0.0.1'] },
-  { name: 'request values that are not addresses are never trusted', trusted: ['0.0.0.0/0', '::/0'],
+  { name: 'request values that are not addresses are never trusted', trusted: ['0.0.0.0/1', '128.0.0.0/2', '::/1', 'fe80::/10'],
     yes: [], no: ['', 'unknown', '_hidden', 'localhost', '010.0.0.1', '10.1', '0xa000001', '1.2.3.4:80', '[::1]', 'fe80::1%eth0', '1.2.3.4.', '.1.2.3', '1..2.3', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1.2.3.x', ' 1.2.3.4'] },
   { name: 'a predicate receives the address and the hop', trusted: (addr, hop) => addr === '10.0.0.1' && hop < 2,
     yes: ['10.0.0.1'], no: ['10.0.0.2'] },
@@ -68,6 +72,18 @@ t.test('invalid entries throw at compile time, naming the entry', async (t) => {
     [['localhost'], 'trusted[0]', /loopback, private/],
     [['::ffff:10.0.0.0/8'], 'trusted[0]', /write 10\.0\.0\.0\/8 or ::ffff:10\.0\.0\.0\/104/],
     [['::ffff:0:0/95'], 'trusted[0]', /IPv4-mapped/],
+    // ipaddr.js reads these as the IPv4 address in them; they name IPv6 addresses no IPv4 client has.
+    [['::11.22.33.44'], 'trusted[0]', /deprecated IPv4-compatible notation/],
+    [['::0.0.0.0/96'], 'trusted[0]', /deprecated IPv4-compatible notation/],
+    [['0:0:0:0:0:0:10.0.0.1/120'], 'trusted[0]', /deprecated IPv4-compatible notation/],
+    // A list that trusts every address is no list: a walk would hand the app a client's value.
+    [['0.0.0.0/0'], 'trusted[0]', /"0\.0\.0\.0\/0" makes the list trust every IPv4 address/],
+    [['10.0.0.0/0.0.0.0'], 'trusted[0]', /every IPv4 address/],
+    [['::/0'], 'trusted[0]', /every IPv6 address/],
+    [['::ffff:0:0/96'], 'trusted[0]', /every IPv4 address/],
+    [['loopback', '0.0.0.0/1', '128.0.0.0/1'], 'trusted[2]', /"128\.0\.0\.0\/1" makes the list trust every IPv4 address.*leave out `trusted`/],
+    [['::/1', '8000::/2', 'c000::/2'], 'trusted[2]', /every IPv6 address/],
+    ['0.0.0.0/0', 'trusted entry "0.0.0.0/0"', /every IPv4 address/],
     [[42], 'trusted[0]', /must be a string, got 42/],
     ['loopback, bogus', 'trusted entry "bogus"', /neither/],
     [42, 'trusted', /got 42/],
@@ -110,8 +126,20 @@ t.test('the trie equals a naive linear matcher', async () => {
     fc.array(fc.oneof(v4entry, v6entry), { maxLength: 12 }),
     fc.array(fc.oneof(v4text, v6text, v4text.map((a) => `::ffff:${a}`)), { minLength: 1, maxLength: 20 }),
     (entries, addrs) => {
-      const fast = compileTrust(entries);
       const slow = naive(entries);
+      let fast: ReturnType<typeof compileTrust>;
+      try {
+        fast = compileTrust(entries);
+      } catch (error) {
+        // Refused for trusting every address of a family: that must be true of the list.
+        const family = /every (IPv4|IPv6) address/.exec((error as Error).message)?.[1];
+        if (family === undefined) throw error;
+        const probes = family === 'IPv4'
+          ? ['0.0.0.0', '255.255.255.255', ...addrs.filter((a) => !a.includes(':') || a.startsWith('::ffff:'))]
+          : ['::', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', ...addrs.filter((a) => a.includes(':') && !a.startsWith('::ffff:'))];
+        for (const probe of probes) if (!slow(probe)) throw new Error(`refused as trusting every ${family} address, but not ${probe}: ${JSON.stringify(entries)}`);
+        return;
+      }
       for (const addr of addrs) {
         if (fast(addr, 0) !== slow(addr)) throw new Error(`${addr} with ${JSON.stringify(entries)}: trie ${fast(addr, 0)}`);
       }

@@ -70,6 +70,12 @@ const KNOWN_OPTIONS = new Set(['hosts', 'status', 'trace']);
 /** Characters of a name before IDNA mapping: ASCII name characters, or any non-ASCII one. */
 const NAME_OR_UNICODE = /^[A-Za-z0-9_.\u0080-\u{10FFFF}-]+$/u;
 const NON_ASCII = /[^\0-\x7f]/;
+/**
+ * The longest Host worth converting, in UTF-16 code units: a name is at most 253 characters in
+ * punycode, and its Unicode spelling at most twice that in code units (a label of astral characters),
+ * plus brackets and a port.
+ */
+const MAX_HOST_LENGTH = 2 * 253 + 8;
 
 /** Where a name is allowed: any port (`null`), or these ports; and the pattern that allowed each. */
 interface PortRule {
@@ -178,6 +184,10 @@ function compileHosts(input: unknown): CompiledHosts {
   function check(env: GatewayEnv): HostCheckTrace {
     // What the app builds URLs from: the Host header, or the server's own name and port without one.
     const host = env.host !== '' ? env.host : `${env.serverName}:${env.serverPort}`;
+    // Before any conversion: IDNA mapping costs in proportion to the text, and the text is the client's.
+    if (host.length > MAX_HOST_LENGTH) {
+      return { host, name: null, port: null, allowed: false, pattern: null, detail: `a Host of ${host.length} characters is longer than any host; refused` };
+    }
     const split = splitHost(host, true);
     if (split === undefined) {
       return { host, name: null, port: null, allowed: false, pattern: null, detail: `${JSON.stringify(host)} is not a valid host; refused` };

@@ -57,26 +57,53 @@ declare module '../gateway.js' {
   }
 }
 
+/** Every header whose name starts with this is a forwarding header (`X-Forwarded-For`, `-Ssl`, `-Scheme`, …). */
+export const FORWARDING_HEADER_PREFIX = 'x-forwarded-';
+
 /**
- * Headers that carry a client address, scheme, host or path as a proxy saw it, besides every
- * `X-Forwarded-*`. Some are set by one CDN or server only, but libraries read them regardless.
+ * Headers that carry a client address, or a scheme, host, port, prefix or path as a proxy saw it,
+ * besides every `X-Forwarded-*`: the names that request-ip, proxy-addr, Fastify, h3, Django, Rails,
+ * ASP.NET Core, realclientip-go and others read. Many are set by one CDN or server only, but those
+ * libraries read them wherever the app runs, so a client anywhere can send them.
+ *
+ * fixtures/forwarding-headers.json names the library that reads each one, with a reference, and
+ * test/forwarding-headers.ts keeps it and this list equal. The list lives here, not in the JSON,
+ * so the published package needs no data file and no JSON import.
  */
-const FORWARDING_HEADERS: readonly string[] = [
+export const FORWARDING_HEADERS: readonly string[] = Object.freeze([
+  // Lists and single addresses of the client, in the standard and the common non-standard names.
   'forwarded',
+  'forwarded-for',
   'x-forwarded', // a non-standard single header some proxies emit in Forwarded's syntax
   'x-real-ip',
   'x-client-ip',
-  'true-client-ip',
-  'cf-connecting-ip',
-  'fastly-client-ip',
-  'x-cluster-client-ip',
   'client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  // CDNs' and platforms' own: request-ip and realclientip-go read them without being asked.
+  'cf-connecting-ip',
+  'cf-pseudo-ipv4',
+  'do-connecting-ip',
+  'fastly-client-ip',
+  'x-appengine-user-ip',
+  'x-0-client-ip',
+  'x-azure-clientip',
+  'x-azure-socketip',
+  // Values from before a proxy or a fixer rewrote them (ingress-nginx, ASP.NET Core's middleware):
+  // an app that reads them to show the "original" request takes a client's word for it.
   'x-original-forwarded-for',
+  'x-original-for',
   'x-original-host',
+  'x-original-proto',
+  'x-original-prefix',
+  'x-original-port',
+  // Scheme flags older front ends send; CodeIgniter and Echo still read them.
+  'front-end-https',
+  'x-url-scheme',
   // IIS's rewrite headers: frameworks that honour them route by a path the client chose.
   'x-original-url',
   'x-rewrite-url',
-];
+]);
 
 const KNOWN_OPTIONS = new Set(['trusted', 'trustUnixSocket', 'onUntrusted', 'status', 'headers']);
 
@@ -131,7 +158,7 @@ function compileGate(options: TrustGateOptions): CompiledGate {
       const found: string[] = [];
       for (const name of Object.keys(env.headers)) {
         const canonical = canonicalName(name);
-        if (canonical.startsWith('x-forwarded-') || names.has(canonical)) found.push(name);
+        if (canonical.startsWith(FORWARDING_HEADER_PREFIX) || names.has(canonical)) found.push(name);
       }
       return found;
     },

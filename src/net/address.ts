@@ -53,9 +53,50 @@ export function isIPv6Address(value: string): boolean {
   return value.indexOf('%') === -1 && isIPv6(value);
 }
 
-/** True for an address no client can have as its source: `0.0.0.0` and `::` (in any spelling). */
+/** Four 32-bit words of an IPv6 address already known to be valid (embedded IPv4 included). */
+export function ipv6Words(addr: string): number[] {
+  const gap = addr.indexOf('::');
+  const head = groupsOf(gap === -1 ? addr : addr.slice(0, gap));
+  const tail = gap === -1 ? [] : groupsOf(addr.slice(gap + 2));
+  const all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  const words: number[] = [];
+  for (let i = 0; i < 8; i += 2) words.push(((all[i]! << 16) | all[i + 1]!) >>> 0);
+  return words;
+}
+
+/** The 16-bit groups of one side of `::`; a trailing dotted quad gives two. */
+function groupsOf(text: string): number[] {
+  if (text === '') return [];
+  const groups: number[] = [];
+  for (const part of text.split(':')) {
+    if (part.includes('.')) {
+      const v4 = ipv4Number(part);
+      groups.push(v4 >>> 16, v4 & 0xffff);
+    } else {
+      groups.push(parseInt(part, 16));
+    }
+  }
+  return groups;
+}
+
+/** Whether IPv6 `words` are an IPv4-mapped address, `::ffff:a.b.c.d`: the one form that stands for IPv4. */
+export function isIPv4Mapped(words: readonly number[]): boolean {
+  return words[0] === 0 && words[1] === 0 && words[2] === 0xffff;
+}
+
+/** The only characters the unspecified address can be spelled with, `::ffff:0:0` included. */
+const ZEROS_AND_FS = /^[0:.fF]+$/;
+
+/**
+ * True for an address no client can have as its source: `0.0.0.0`, `::`, and the same value in any
+ * other spelling (`::0.0.0.0`, `0:0::0`, `::ffff:0.0.0.0`, `::ffff:0:0`). Decided on the number, not
+ * the text, so that no spelling slips through.
+ */
 function isUnspecified(address: string): boolean {
-  return address === '0.0.0.0' || (address.includes(':') && /^[0:]+$/.test(address));
+  if (!address.includes(':')) return ipv4Number(address) === 0;
+  if (!ZEROS_AND_FS.test(address)) return false;
+  const words = ipv6Words(address);
+  return words[3] === 0 && words[0] === 0 && words[1] === 0 && (words[2] === 0 || words[2] === 0xffff);
 }
 
 /** Parse a reported client address, with or without a port; `undefined` when it is not one. */

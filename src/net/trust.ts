@@ -2,18 +2,20 @@
  * Trust lists: which addresses are proxies of ours.
  *
  * The list is compiled once into two prefix tries (IPv4 and IPv6) that read an address a byte at a
- * time, so a lookup costs at most 4 steps (16 for IPv6) whatever the size of the list. Configuration is parsed with ipaddr.js;
- * requests are not — a request's address is checked with the strict textual rules of ./address.ts
- * and turned into numbers by hand, which is most of the difference in speed from proxy-addr.
+ * time, so a lookup costs at most 4 steps (16 for IPv6) whatever the size of the list. Entries and
+ * requests' addresses are read by the same strict textual rules (./address.ts) and turned into
+ * numbers by hand: a text that two parsers read differently would make the check and the use
+ * disagree. (ipaddr.js reads netmasks only.)
  *
  * IPv4 and IPv6 meet in one place only: `::ffff:a.b.c.d`, the form in which a dual-stack socket
  * reports an IPv4 peer. Such an address is matched as the IPv4 address it stands for, and an IPv6
  * range trusts IPv4 addresses only where it lies inside `::ffff:0:0/96`. So `::/1` trusts no IPv4
- * address, and `::ffff:10.0.0.0/8` (a /8 of IPv6, not of IPv4) is refused as a likely mistake.
+ * address, `::ffff:10.0.0.0/8` (a /8 of IPv6, not of IPv4) is refused as a likely mistake, and so is
+ * the deprecated `::a.b.c.d`, which some parsers read as IPv4 and this one as the IPv6 address it is.
  */
 import ipaddr from 'ipaddr.js';
 import { configError, describe } from '../options.js';
-import { ipv4Number, isIPv4Address, isIPv6Address } from './address.js';
+import { ipv4Number, ipv6Words, isIPv4Address, isIPv4Mapped, isIPv6Address } from './address.js';
 
 /** Decides whether the proxy at `addr` is trusted; `hop` is 0 for the socket peer, 1 for the next. */
 export type TrustPredicate = (addr: string, hop: number) => boolean;
@@ -73,6 +75,15 @@ class PrefixTrie {
     return child;
   }
 
+  /** Whether the ranges together cover every address: no slot of any node reached is EMPTY. */
+  coversAll(node = 0): boolean {
+    for (let slot = node * 256; slot < node * 256 + 256; slot++) {
+      const next = this.#slots[slot]!;
+      if (next === EMPTY || (next !== COVERED && !this.coversAll(next))) return false;
+    }
+    return true;
+  }
+
   /** Whether a range covers the address given as 32-bit words. */
   has(words: readonly number[]): boolean {
     const slots = this.#slots;
@@ -106,7 +117,8 @@ function byteAt(words: readonly number[], i: number): number {
 
 /**
  * Compile `trusted` into one matcher. Throws a `TypeError` naming the entry (`trusted[2]`) for
- * anything that is not a valid entry; zone ids (`fe80::1%eth0`) are refused.
+ * anything that is not a valid entry: zone ids (`fe80::1%eth0`), the IPv4-compatible notation
+ * (`::a.b.c.d`), and a list that trusts every IPv4 or every IPv6 address are refused.
  *
  * @example
  * const isProxy = compileTrust(['loopback', '10.0.0.0/8']);
@@ -142,13 +154,21 @@ export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPred
     }
     const ranges = NAMED_RANGES[entry.toLowerCase()] ?? [entry];
     for (const range of ranges) addRange(range, name, v4, v6);
+    // A list that trusts every address trusts the client too: a walk would then take the leftmost,
+    // client-written value. Checked per entry to name the one that completes the coverage.
+    const all = v4.coversAll() ? 'IPv4' : v6.coversAll() ? 'IPv6' : undefined;
+    if (all !== undefined) {
+      throw configError('ERR_PROXYFIX_TRUST_ENTRY', name,
+        `${JSON.stringify(entry)} makes the list trust every ${all} address, clients included. List your proxies; ` +
+        'to believe the counts without checking addresses, as Werkzeug does, leave out `trusted`');
+    }
   });
   return (addr) => {
     const address = ipv4Number(addr);
     if (address !== -1) return v4.hasIPv4(address);
     if (!isIPv6Address(addr)) return false;
     const words = ipv6Words(addr);
-    if (words[0] === 0 && words[1] === 0 && words[2] === 0xffff) return v4.hasIPv4(words[3]!);
+    if (isIPv4Mapped(words)) return v4.hasIPv4(words[3]!);
     return v6.has(words);
   };
 }
@@ -182,8 +202,14 @@ function addRange(range: string, name: string, v4: PrefixTrie, v6: PrefixTrie): 
     if (!/^\d{1,3}$/.test(mask) || Number(mask) > 128) throw bad('has a prefix length that is not from 0 to 128');
     bits = Number(mask);
   }
-  const words = ipv6Words(ipaddr.IPv6.parse(address).toNormalizedString());
-  const mapped = words[0] === 0 && words[1] === 0 && words[2] === 0xffff;
+  // Parsed by the same function as a request's address, so that an entry and a request can never
+  // read one text differently (ipaddr.js reads `::a.b.c.d` as `::ffff:a.b.c.d`).
+  const words = ipv6Words(address);
+  const mapped = isIPv4Mapped(words);
+  if (!mapped && address.includes('.') && words[0] === 0 && words[1] === 0 && words[2] === 0) {
+    throw bad('is in the deprecated IPv4-compatible notation (::a.b.c.d), which other parsers read as IPv4 and this one as ' +
+      'the IPv6 address it is; write an IPv4 address as a.b.c.d or ::ffff:a.b.c.d');
+  }
   if (mapped && bits >= 96) {
     v4.add([words[3]!], bits - 96);
   } else if (mapped) {
@@ -196,32 +222,6 @@ function addRange(range: string, name: string, v4: PrefixTrie, v6: PrefixTrie): 
 }
 
 
-/** Four 32-bit words of an IPv6 address already known to be valid (embedded IPv4 included). */
-function ipv6Words(addr: string): number[] {
-  const gap = addr.indexOf('::');
-  const head = groupsOf(gap === -1 ? addr : addr.slice(0, gap));
-  const tail = gap === -1 ? [] : groupsOf(addr.slice(gap + 2));
-  const all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  const words: number[] = [];
-  for (let i = 0; i < 8; i += 2) words.push(((all[i]! << 16) | all[i + 1]!) >>> 0);
-  return words;
-}
-
-/** The 16-bit groups of one side of `::`; a trailing dotted quad gives two. */
-function groupsOf(text: string): number[] {
-  if (text === '') return [];
-  const groups: number[] = [];
-  for (const part of text.split(':')) {
-    if (part.includes('.')) {
-      const v4 = ipv4Number(part);
-      groups.push(v4 >>> 16, v4 & 0xffff);
-    } else {
-      groups.push(parseInt(part, 16));
-    }
-  }
-  return groups;
-}
-
 /**
  * Whether a request's socket peer is one of the trusted proxies. A peer with no address (`''`: a
  * Unix socket) has nothing to match, so it is trusted only when `trustUnixSocket` says so.
@@ -229,5 +229,11 @@ function groupsOf(text: string): number[] {
  * client address a fixer wrote.
  */
 export function compilePeerTrust(trusts: TrustPredicate, trustUnixSocket: boolean): (peer: string) => boolean {
-  return (peer) => (peer === '' ? trustUnixSocket : trusts(peer, 0));
+  return (peer) => {
+    if (peer === '') return trustUnixSocket;
+    // Node reports a link-local peer with its zone (`fe80::1%eth0`): the zone names this host's
+    // interface, not the peer, so the peer is matched without it. Header values keep no zone.
+    const zone = peer.indexOf('%');
+    return trusts(zone === -1 ? peer : peer.slice(0, zone), 0);
+  };
 }

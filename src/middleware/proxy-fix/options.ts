@@ -195,6 +195,7 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
   const walkRule = chosen[0]!;
   const rules = chosen.map((rule): FieldRule =>
     ({ ...rule, count: count(rule.option, defaults[rule.option]), walked: rule.header === walkRule.header }));
+  if (walking) checkWalk(rules, walkRule, options.symmetric === true);
   return {
     family,
     rules,
@@ -208,4 +209,33 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
     trace: options.trace === true,
     warn,
   };
+}
+
+/**
+ * The counts a trust walk cannot keep. The walk learns which hops are trusted from the addresses
+ * in the for-values, so every other count is checked against them:
+ * - with `xFor: 0` X-Forwarded-For is never read, so nothing names the hops past the peer, and a
+ *   count above 1 would believe a client that adds an X-Forwarded-For of its own;
+ * - `Infinity` for a header other than the addresses reads at the depth the walk reached, which is
+ *   the right value only if every trusted hop appended to that header too. `symmetric` checks that
+ *   per request; without it the depth may land on a client's value.
+ * Neither applies to the fields of Forwarded elements, which carry every field of a hop together.
+ */
+function checkWalk(rules: readonly FieldRule[], walkRule: FieldHeader, symmetric: boolean): void {
+  const addresses = rules.find((rule) => rule.header === walkRule.header)!;
+  for (const rule of rules) {
+    if (rule.header === walkRule.header || rule.count <= 1) continue;
+    if (addresses.count === 0) {
+      throw configError('ERR_PROXYFIX_OPTION_CONFLICT', rule.option,
+        `is ${rule.count} with \`trusted\` and \`${addresses.option}: 0\`: the trust walk learns the hops from ` +
+        `${addresses.header}, which ${addresses.option} 0 leaves unread, so a client could name them. ` +
+        `Set ${addresses.option} to 1 or more, or ${rule.option} to 1`);
+    }
+    if (rule.count === Infinity && !symmetric) {
+      throw configError('ERR_PROXYFIX_OPTION_CONFLICT', rule.option,
+        `is Infinity: with \`trusted\`, that reads ${rule.header} as deep as the addresses are trusted, which is the ` +
+        `proxies' value only if every one of them appends to ${rule.header}. Give the number of proxies that set it, ` +
+        'or add `symmetric: true` to check per request that every header has one value per hop');
+    }
+  }
 }
