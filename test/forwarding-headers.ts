@@ -4,11 +4,16 @@
  * ships no fixtures); this test keeps the two equal both ways, so a name cannot be added to one and
  * forgotten in the other, and checks that every name in the fixture really is stripped.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import { createEnv } from '../src/gateway.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import requestIp from 'request-ip';
+import { fromNodeListener, toNodeListener } from '../src/adapters/node.js';
+import { createEnv, type GatewayApp } from '../src/gateway.js';
 import { isToken } from '../src/options.js';
 import { FORWARDING_HEADER_PREFIX, FORWARDING_HEADERS, STRIPPED, trustGate } from '../src/middleware/trust-gate.js';
+import { request } from './fixtures/http-client.js';
 import { innerApp } from './fixtures/run.js';
 
 interface Reader {
@@ -76,3 +81,35 @@ t.test('every name in the fixture, in every spelling, is stripped from an untrus
     }
   }
 });
+
+/**
+ * The real request-ip 3.3.0, the npm package that reads the most of these names, behind trustGate
+ * on a real node:http server: from a peer that is not a proxy it must see the socket's address for
+ * every header it reads, and from a trusted proxy the header's value, as before.
+ */
+t.test('request-ip behind trustGate sees the socket, not a forged header', async (t) => {
+  // What 3.3.0 reads (its master branch also reads Forwarded and Cf-Pseudo-IPv4, which the gate strips too).
+  const READ_BY_REQUEST_IP = ['x-client-ip', 'x-forwarded-for', 'cf-connecting-ip', 'fastly-client-ip', 'true-client-ip', 'x-real-ip',
+    'x-cluster-client-ip', 'x-forwarded', 'forwarded-for', 'x-appengine-user-ip'];
+  const seenBy = (gate: boolean, trusted: string[]) => listen(t, toNodeListener(
+    (gate ? (app: GatewayApp) => trustGate(app, { trusted }) : (app: GatewayApp) => app)(
+      fromNodeListener((req, res) => { res.end(requestIp.getClientIp(req) ?? ''); }),
+    ),
+  ));
+  const gated = await seenBy(true, ['10.0.0.0/8']);
+  const open = await seenBy(false, []);
+  const proxy = await seenBy(true, ['loopback']);
+  for (const name of READ_BY_REQUEST_IP) {
+    const headers = { [name]: '6.6.6.6' };
+    t.equal((await request({ port: open }, { headers })).body, '6.6.6.6', `${name}: request-ip alone takes the forged value`);
+    t.match((await request({ port: gated }, { headers })).body, /^(::ffff:)?127\.0\.0\.1$/, `${name}: behind the gate it sees the peer`);
+    t.equal((await request({ port: proxy }, { headers })).body, '6.6.6.6', `${name}: from a trusted proxy the header stays`);
+  }
+});
+
+async function listen(t: Test, listener: http.RequestListener): Promise<number> {
+  const server = http.createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return (server.address() as AddressInfo).port;
+}
