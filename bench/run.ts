@@ -12,6 +12,7 @@ import proxyaddr from 'proxy-addr';
 import { createEnv, type GatewayEnv } from '../src/gateway.js';
 import { compileOptions, type ProxyFixOptions } from '../src/middleware/proxy-fix/options.js';
 import { resolve } from '../src/middleware/proxy-fix/resolve.js';
+import { buildStack, loadVectors, startingEnv } from '../test/fixtures/hostile.js';
 import { compileTrust } from '../src/net/trust.js';
 
 const ROUNDS = 7;
@@ -109,6 +110,18 @@ for (const [i, header] of forwardedHeaders.entries()) {
   bench(group, 'proxyfix forwarded: 1 (all fields)', [env], (e) => resolve(fix, e, false).changed.remoteAddr);
   bench(group, 'forwarded-parse(whole header)', [header], (h) => parseForwarded(h).length, 'proxyfix forwarded: 1 (all fields)');
 }
+
+// 4. The hostile inputs the tests check (fixtures/hostile.jsonl), each through its own stack: what
+// an attack costs, averaged over every vector that builds (construction errors are not timed).
+const vectors = loadVectors(new URL('../../fixtures/hostile.jsonl', import.meta.url)).flatMap((vector) => {
+  try {
+    return [{ app: buildStack(vector)(() => ({ status: 204 })), vector }];
+  } catch {
+    return [];
+  }
+});
+bench(`hostile inputs (${vectors.length} vectors)`, 'proxyfix, each vector\'s own stack', vectors,
+  ({ app, vector }) => app(startingEnv(vector)));
 
 // Report: ratios are the peer's time over proxyfix's, so 3.0 means proxyfix is three times faster.
 const find = (group: string, name: string) => rows.find((r) => r.group === group && r.name === name)!;

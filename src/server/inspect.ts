@@ -8,19 +8,28 @@
  *
  *     serve(proxyFix(inspectApp(), { xFor: 2, xProto: 1, trace: true }))
  *
- * It echoes request headers back to whoever sent them; credentials are redacted so that a pasted
- * answer does not leak them.
+ * It echoes the request back to whoever sent it, and the answer gets pasted into tickets and chats:
+ * credentials in headers, parameters, URLs and the Host are redacted by rule (./inspect-redaction.ts)
+ * before anything is shown, and the answer says what was hidden, by name.
  */
 import { TRACE, type FieldTrace, type ProxyFixTrace } from '../trace.js';
-import { checkOptions, configError, describe } from '../options.js';
+import { checkOptions } from '../options.js';
 import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, requestUrl } from '../gateway.js';
+import { compileRedaction, type Redacted, type Redaction, Redactor } from './inspect-redaction.js';
 
 export interface InspectOptions {
   /**
-   * Request headers whose values are shown as `(redacted)`, in any case.
-   * @default ['authorization', 'proxy-authorization', 'cookie']
+   * More header and parameter names whose values are shown as `(redacted)`, on top of the rules
+   * (credential names such as `authorization`, `cookie`, `x-api-key`, or any name with `token`,
+   * `secret`, `password`, `session`, `key` in it). Compared by their words: `X_Api_Key` is `x-api-key`.
+   * @default []
    */
   redact?: readonly string[];
+  /**
+   * Header and parameter names to show as sent although a rule would hide them, compared the same way.
+   * @default []
+   */
+  reveal?: readonly string[];
 }
 
 /** The env fields shown before and after fixing, plus the URL they add up to. */
@@ -40,13 +49,13 @@ export interface Inspection {
   /** The decision trace; `null` when no proxyFix with `trace: true` is in front. */
   trace: ProxyFixTrace | null;
   request: { method: string; headers: Record<string, string> };
+  /** What was shown as `(redacted)` anywhere above, by name: never a value. */
+  redacted: Redacted;
 }
 
 const FIELDS = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName', 'pathInfo', 'queryString'] as const;
 
-const DEFAULT_REDACT = ['authorization', 'proxy-authorization', 'cookie'];
-
-const KNOWN_OPTIONS = new Set(['redact']);
+const KNOWN_OPTIONS = new Set(['redact', 'reveal']);
 
 /**
  * A gateway app that describes each request it gets, as JSON, or as an HTML page for a client
@@ -58,14 +67,10 @@ const KNOWN_OPTIONS = new Set(['redact']);
  */
 export function inspectApp(options: InspectOptions = {}): GatewayApp {
   checkOptions(options, KNOWN_OPTIONS, 'inspectApp');
-  const redact = options.redact ?? DEFAULT_REDACT;
-  if (!Array.isArray(redact) || redact.some((name) => typeof name !== 'string')) {
-    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'redact', `must be an array of header names, got ${describe(redact)}`);
-  }
-  const redacted = new Set(redact.map((name: string) => name.toLowerCase()));
+  const redaction = compileRedaction(options);
 
   return function inspect(env: GatewayEnv): GatewayResponse {
-    const inspection = inspectEnv(env, redacted);
+    const inspection = inspectEnv(env, redaction);
     const common = { 'Cache-Control': 'no-store', Vary: 'Accept', 'X-Content-Type-Options': 'nosniff' };
     if (prefersHtml(env.headers.accept)) {
       return {
@@ -87,15 +92,22 @@ export function inspectApp(options: InspectOptions = {}): GatewayApp {
   };
 }
 
-/** Describe `env` as the inspection app does; `redacted` holds lower-case header names. */
-export function inspectEnv(env: GatewayEnv, redacted: ReadonlySet<string> = new Set(DEFAULT_REDACT)): Inspection {
-  const after = fieldsOf(env);
+/**
+ * Describe `env` as the inspection app does, with `redaction`'s rules applied to everything shown.
+ * What changed is decided on the values as they are; only what is shown is redacted.
+ */
+export function inspectEnv(env: GatewayEnv, redaction: Redaction = compileRedaction({})): Inspection {
+  const redactor = new Redactor(redaction);
   const originals = env.ext[ORIGINALS] ?? {};
-  const before = fieldsOf({ ...env, ...originals });
-  const changed = (Object.keys(after) as (keyof InspectedFields)[]).filter((key) => before[key] !== after[key]);
-  const trace = env.ext[TRACE] ?? null;
+  const beforeAsIs = { ...env, ...originals };
+  const changed = ([...FIELDS, 'url'] as const).filter((key) =>
+    key === 'url' ? requestUrl(beforeAsIs) !== requestUrl(env) : beforeAsIs[key] !== env[key]);
+  const before = fieldsOf(redactor, beforeAsIs);
+  const after = fieldsOf(redactor, env);
+  const recorded = env.ext[TRACE];
+  const trace = recorded === undefined ? null : redactor.trace(recorded);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env.headers)) headers[name] = redacted.has(name) ? '(redacted)' : value;
+  for (const [name, value] of Object.entries(env.headers)) headers[name] = redactor.header(name, value);
   return {
     verdict: verdict(env, trace, after),
     before,
@@ -103,14 +115,16 @@ export function inspectEnv(env: GatewayEnv, redacted: ReadonlySet<string> = new 
     changed,
     trace,
     request: { method: env.method, headers },
+    redacted: redactor.redacted,
   };
 }
 
-function fieldsOf(env: Pick<GatewayEnv, (typeof FIELDS)[number]>): InspectedFields {
-  const fields = {} as InspectedFields;
+/** The fields as shown, and the URL they make as shown. */
+function fieldsOf(redactor: Redactor, env: Pick<GatewayEnv, (typeof FIELDS)[number]>): InspectedFields {
+  const fields = {} as Omit<InspectedFields, 'url'>;
   for (const field of FIELDS) fields[field] = env[field];
-  fields.url = requestUrl(env);
-  return fields;
+  const shown = redactor.fields(fields);
+  return { ...shown, url: requestUrl(shown) };
 }
 
 /** An address for a sentence; a Unix socket peer has none. */
@@ -226,12 +240,13 @@ function row(cells: unknown[], tag = 'td', className = ''): string {
 }
 
 function renderHtml(inspection: Inspection): string {
-  const { verdict: sentences, before, after, changed, trace, request } = inspection;
+  const { verdict: sentences, before, after, changed, trace, request, redacted } = inspection;
   const fields = (Object.keys(after) as (keyof InspectedFields)[]).map((key) =>
     row([key, before[key], after[key]], 'td', changed.includes(key) ? 'changed' : ''));
   const traceRows = (trace?.fields ?? []).map((f) =>
     row([f.header, `${f.option} ${f.count}`, f.depth ?? '', f.value ?? '', f.outcome, f.detail]));
   const headerRows = Object.entries(request.headers).map(([name, value]) => row([name, value]));
+  const redactedRows = (Object.keys(redacted) as (keyof Redacted)[]).map((what) => row([what, redacted[what].join(', ') || 'none']));
   return `<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
@@ -262,6 +277,11 @@ ${traceRows.join('\n')}
 <table>
 ${row(['name', 'value'], 'th')}
 ${headerRows.join('\n')}
+</table>
+<h2>Redacted</h2>
+<table>
+${row(['what', 'names'], 'th')}
+${redactedRows.join('\n')}
 </table>
 </html>
 `;
