@@ -30,3 +30,4 @@ export {
 } from './middleware/rewrite.js';
 export { trustGate, STRIPPED, type TrustGateOptions } from './middleware/trust-gate.js';
 export { allowedHosts, HOST_CHECK, type AllowedHostsOptions, type HostCheckTrace } from './middleware/allowed-hosts.js';
+export { probe, type EchoedOption, type ProbeAnswer, type ProbeFields, type ProbeOptions } from './middleware/probe.js';

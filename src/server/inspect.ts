@@ -9,13 +9,15 @@
  *     serve(proxyFix(inspectApp(), { xFor: 2, xProto: 1, trace: true }))
  *
  * It echoes the request back to whoever sent it, and the answer gets pasted into tickets and chats:
- * credentials in headers, parameters, URLs and the Host are redacted by rule (./inspect-redaction.ts)
+ * credentials in headers, parameters, URLs and the Host are redacted by rule (../redact.ts)
  * before anything is shown, and the answer says what was hidden, by name.
  */
 import { TRACE, type FieldTrace, type ProxyFixTrace } from '../trace.js';
 import { checkOptions } from '../options.js';
+import { chainOf } from '../chain.js';
+import { chainSvg } from '../chain-svg.js';
 import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, requestUrl } from '../gateway.js';
-import { compileRedaction, type Redacted, type Redaction, Redactor } from './inspect-redaction.js';
+import { compileRedaction, type Redacted, type Redaction, Redactor } from '../redact.js';
 
 export interface InspectOptions {
   /**
@@ -257,12 +259,15 @@ body { font: 15px/1.5 system-ui, sans-serif; max-width: 64rem; margin: 2rem auto
 table { border-collapse: collapse; margin-bottom: 1.5rem; }
 th, td { border: 1px solid #ccc; padding: .2rem .5rem; text-align: left; vertical-align: top; font-family: ui-monospace, monospace; }
 tr.changed td { background: #fff3c4; }
+svg.chain { display: block; max-width: 100%; height: auto; margin-bottom: 1.5rem; }
 </style>
 <h1>What this request looks like</h1>
 <h2>Verdict</h2>
 <ul>
 ${sentences.map((sentence) => `<li>${escapeHtml(sentence)}</li>`).join('\n')}
 </ul>
+<h2>The chain</h2>
+${chainSvg(chainOf({ before, after, trace, headers: request.headers }))}
 <h2>Before and after proxyFix</h2>
 <table>
 ${row(['field', 'before', 'after'], 'th')}

@@ -1,12 +1,12 @@
 /**
- * What the inspection app hides before it echoes a request back.
+ * What the inspection app and the probe hide before they echo a request back.
  *
- * The threat: the inspection app answers with the request it got (headers, query string, Host, the
- * decision trace), and that answer gets pasted into tickets, chats and logs. A credential in it leaks
- * with it: an API key, a session cookie, a token in a callback URL, a password in
- * `https://user:password@host`. A fixed list of header names misses what clients really send
- * (`Proxy_Authorization` through a CGI-style hop, `X-Api-Key`, `?access_token=`), so redaction goes
- * by rules, and errs towards hiding:
+ * The threat: the inspection app and the probe answer with the request they got (headers, query
+ * string, Host, the decision trace), and that answer gets pasted into tickets, chats and logs. A
+ * credential in it leaks with it: an API key, a session cookie, a token in a callback URL, a
+ * password in `https://user:password@host`. A fixed list of header names misses what clients
+ * really send (`Proxy_Authorization` through a CGI-style hop, `X-Api-Key`, `?access_token=`), so
+ * redaction goes by rules, and errs towards hiding:
  *
  * - Names. A header, or a `name=value` parameter anywhere (the query string, a URL in a header, a
  *   path parameter, the trace), is hidden when its name says it carries a credential. Names are
@@ -21,8 +21,8 @@
  * `redact` names more headers and parameters to hide, `reveal` names ones to show as sent. The answer
  * lists what was hidden, by name, never by value.
  */
-import { configError, describe } from '../options.js';
-import type { FieldTrace, ProxyFixTrace } from '../trace.js';
+import { configError, describe } from './options.js';
+import type { FieldTrace, ProxyFixTrace } from './trace.js';
 
 /** What a hidden value is shown as. */
 export const REDACTED = '(redacted)';
