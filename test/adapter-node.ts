@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { splitTarget, toGatewayEnv, toNodeListener, writeGatewayResponse, type NodeResponseInfo } from '../src/adapters/node.js';
@@ -67,8 +67,17 @@ t.test('toGatewayEnv: what arrives on the socket, field by field', async (t) => 
     { name: 'a header named __proto__ is a header like any other',
       raw: 'GET / HTTP/1.1\r\nHost: a\r\n__proto__: x\r\nConstructor: y\r\n\r\n',
       expect: {}, headers: { host: 'a', ['__proto__']: 'x', constructor: 'y' } },
-    { name: 'the absolute form keeps only its path', raw: 'GET http://other.example:81/p?q=1 HTTP/1.1\r\nHost: a\r\n\r\n',
-      expect: { pathInfo: '/p', queryString: 'q=1', host: 'a' } },
+    { name: 'the absolute form: its path, and its host over the Host header (RFC 9112 3.2.2)',
+      raw: 'GET http://other.example:81/p?q=1 HTTP/1.1\r\nHost: a\r\n\r\n',
+      expect: { pathInfo: '/p', queryString: 'q=1', host: 'other.example:81', serverName: 'other.example', serverPort: '81', scheme: 'http' },
+      headers: { host: 'a' } },
+    { name: 'the absolute form with userinfo: the host without it', raw: 'GET http://user:pw@other.example/p HTTP/1.1\r\nHost: a\r\n\r\n',
+      expect: { pathInfo: '/p', host: 'other.example', serverName: 'other.example' } },
+    { name: 'the absolute form without a host: the Host header', raw: 'GET http:///p HTTP/1.1\r\nHost: a\r\n\r\n',
+      expect: { pathInfo: '/p', host: 'a', serverName: 'a' } },
+    { name: 'the absolute form with https on a plain connection: the host, not the scheme',
+      raw: 'GET https://other.example/p HTTP/1.1\r\nHost: a\r\n\r\n',
+      expect: { pathInfo: '/p', host: 'other.example', serverName: 'other.example', serverPort: '80', scheme: 'http' } },
     { name: 'OPTIONS * has no path', raw: 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n',
       expect: { method: 'OPTIONS', pathInfo: '', queryString: '' } },
     { name: 'a method as sent', raw: 'PATCH /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n',
@@ -341,4 +350,118 @@ t.test('toNodeListener: without onError, app errors go to stderr; a throwing hoo
   t.match(written.join(''), /Error: to stderr\n\s+at /);
   t.match(written.join(''), /a thrown string\n/);
   t.match(written.join(''), /Error: hook failed/);
+});
+
+/** A head with `lines` header lines in all (Host and Connection: close among them). */
+function headWithLines(lines: number): string {
+  const extra = Array.from({ length: lines - 2 }, () => 'A: \r\n').join('');
+  return `GET / HTTP/1.1\r\nHost: a\r\n${extra}Connection: close\r\n\r\n`;
+}
+
+t.test('toNodeListener: a request with as many lines as node keeps gets a 431, never an env with lines missing', async (t) => {
+  const seen: number[] = [];
+  const app: GatewayApp = (env) => {
+    seen.push(env.headers.a!.split(',').length);
+    return { status: 200, body: 'ok' };
+  };
+  // node keeps 1,000 lines unless told otherwise, and drops the rest without a word.
+  const { target, finished } = await serveApp(t, app);
+  t.equal(statusLine((await rawExchange(target, [headWithLines(999)])).data), 'HTTP/1.1 200 OK', '999 lines: all kept');
+  const many = await rawExchange(target, [headWithLines(1100)]);
+  t.equal(statusLine(many.data), 'HTTP/1.1 431 Request Header Fields Too Large', '1,100 lines: refused');
+  t.match(many.data, /\r\nConnection: close\r\n[^]*\r\n\r\nRequest Header Fields Too Large: more header lines than this server reads\n$/);
+  t.equal(finished.at(-1)?.res.statusCode, 431, 'onResponse hears of it');
+
+  for (const [count, sent, status] of [[10, 9, 'HTTP/1.1 200 OK'], [10, 10, 'HTTP/1.1 431 Request Header Fields Too Large'],
+    [0, 1100, 'HTTP/1.1 200 OK']] as const) {
+    const server = http.createServer(toNodeListener(app));
+    server.maxHeadersCount = count;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const answer = await rawExchange({ port: (server.address() as AddressInfo).port }, [headWithLines(sent)]);
+    server.close();
+    t.equal(statusLine(answer.data), status, `maxHeadersCount ${count}, ${sent} lines`);
+  }
+  t.same(seen, [997, 7, 1098], 'the app saw every line of each request it got');
+});
+
+t.test('toNodeListener: a client that leaves mid-body is answered 400 if it still reads, and is no app error', async (t) => {
+  const { target, errors, finished } = await serveApp(t, async (env) => {
+    let size = 0;
+    for await (const chunk of env.body) size += chunk.byteLength;
+    return { status: 200, body: `read ${size}` };
+  });
+  const reset = net.connect((target as { port: number }).port, '127.0.0.1');
+  reset.on('error', () => {});
+  reset.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  reset.resetAndDestroy();
+  while (finished.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.same(errors, [], 'not reported as an app error');
+  t.equal(finished[0]!.res.statusCode, 400, 'recorded as a bad request');
+  t.equal(finished[0]!.bytes, undefined);
+});
+
+t.test('toNodeListener: responseTimeout answers 503 for an app that has not started its answer', async (t) => {
+  for (const bad of [-1, 1.5, 2 ** 31, '5']) {
+    t.throws(() => toNodeListener(() => ({ status: 200 }), { responseTimeout: bad as number }), {
+      code: typeof bad === 'number' && Number.isInteger(bad) ? 'ERR_PROXYFIX_OPTION_RANGE' : 'ERR_PROXYFIX_OPTION_TYPE',
+      message: /^`responseTimeout` must be /,
+    }, String(bad));
+  }
+  let releaseBody: () => void = () => {};
+  let returned = false;
+  const errors: unknown[] = [];
+  const finished: NodeResponseInfo[] = [];
+  const lateAnswers: Record<string, GatewayResponse> = {
+    '/late': {
+      status: 200,
+      body: { [Symbol.asyncIterator]: () => ({
+        next: async () => ({ done: true as const, value: undefined }),
+        return: async () => { returned = true; return { done: true as const, value: undefined }; },
+      }) },
+    },
+    '/late-without-return': { status: 200, body: { [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true as const, value: undefined }) }) } },
+    '/late-string': { status: 200, body: 'late' },
+    '/late-nothing': undefined as unknown as GatewayResponse,
+  };
+  const target = await start(t, toNodeListener(async (env) => {
+    if (env.pathInfo in lateAnswers) {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      return lateAnswers[env.pathInfo]!;
+    }
+    return {
+      status: 200,
+      body: (async function* () {
+        yield Buffer.from('body');
+        await new Promise<void>((resolve) => { releaseBody = resolve; });
+      })(),
+    };
+  }, { responseTimeout: 50, onError: (error) => errors.push(error), onResponse: (info) => finished.push(info) }));
+  const late = await request(target, { path: '/late' });
+  t.match(late, { status: 503, body: 'Service Unavailable\n', headers: { connection: 'close' } });
+  t.match(errors, [{ code: 'ERR_PROXYFIX_RESPONSE_TIMEOUT', message: 'the app did not answer within responseTimeout (50 ms); answered 503' }]);
+  for (const path of ['/late-without-return', '/late-string', '/late-nothing']) t.equal((await request(target, { path })).status, 503, path);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.ok(returned, 'the late answer\'s body was closed unread');
+  t.equal(finished.length, 4, 'one onResponse each');
+  const streamed = request(target, { path: '/quick' });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  releaseBody();
+  t.match(await streamed, { status: 200, body: 'body' }, 'a body that takes longer than the timeout is not cut');
+});
+
+t.test('toNodeListener: responseTimeout for a request whose client left mid-body, on a server of its own', async (t) => {
+  const errors: unknown[] = [];
+  const finished: NodeResponseInfo[] = [];
+  const target = await start(t, toNodeListener(() => new Promise(() => {}), {
+    responseTimeout: 50, onError: (error) => errors.push(error), onResponse: (info) => finished.push(info),
+  }));
+  const reset = net.connect((target as { port: number }).port, '127.0.0.1');
+  reset.on('error', () => {});
+  reset.write('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  reset.resetAndDestroy();
+  while (finished.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.match(errors, [{ code: 'ERR_PROXYFIX_RESPONSE_TIMEOUT' }], 'the app still did not answer in time');
+  t.equal(finished[0]!.res.statusCode, 503);
 });

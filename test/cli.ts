@@ -318,3 +318,56 @@ t.test('the program with -w 2 and module:factory(): workers on TCP, IPv6 and Uni
   t.equal((await child.exited).code, 0);
   for (const pid of pids) t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `worker ${pid} is gone`);
 });
+
+t.test('-b takes its value as it is: a socket path with a space and a comma', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'proxyfix-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socketPath = join(dir, 'my app, v2.sock');
+  const { server, error } = await command(t, ['serve', '--inspect', '--no-access-log', '-b', `unix:${socketPath}`, '-b', '127.0.0.1:0']);
+  t.equal(error, undefined);
+  t.equal(server?.addresses[0], `unix:${socketPath}`);
+  t.equal(JSON.parse((await request({ socketPath })).body).before.remoteAddr, '', 'served on that path');
+  const listed = await command(t, ['serve', '--inspect', '--no-access-log', '-b', '127.0.0.1:0, [::1]:0']);
+  t.match(listed.error?.message, /^`bind\[0\]` must be "host:port"/, 'a list in one -b is one (bad) address, not two');
+});
+
+t.test('PROXYFIX_TRUSTED="" is the empty list, as --trusted "" is; other empty variables count as unset', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'proxyfix-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const headers = { 'X-Forwarded-For': '203.0.113.7' };
+  for (const [how, flags, env] of [
+    ['flags', ['--trusted', '', '--trust-unix-socket', '--x-for', '1'], {}],
+    ['environment', [], { PROXYFIX_TRUSTED: '', PROXYFIX_TRUST_UNIX_SOCKET: '1', PROXYFIX_X_FOR: '1', PROXYFIX_X_PROTO: '' }],
+  ] as const) {
+    const socketPath = join(dir, `${how}.sock`);
+    const { server, error } = await command(t, ['serve', '--inspect', '--no-access-log', '-b', `unix:${socketPath}`, '-b', '127.0.0.1:0', ...flags], env);
+    t.equal(error, undefined, `${how}: accepted`);
+    t.equal(JSON.parse((await request({ socketPath }, { headers })).body).after.remoteAddr, '203.0.113.7', `${how}: a Unix socket peer is trusted`);
+    t.equal(JSON.parse((await request({ port: portOf(server, 1) }, { headers })).body).after.remoteAddr, '127.0.0.1', `${how}: no address is`);
+  }
+});
+
+t.test('seconds: a positive value never rounds to 0 (none); --keep-alive-timeout 0 turns keep-alive off', async (t) => {
+  const tiny = await command(t, ['serve', '--inspect', '--no-access-log', '-b', '127.0.0.1:0', '--keep-alive-timeout', '0.0001']);
+  t.equal(tiny.server?.servers[0]?.keepAliveTimeout, 1, '0.0001 s is 1 ms, not "never close"');
+  const off = await command(t, ['serve', '--inspect', '--no-access-log', '-b', '127.0.0.1:0', '--keep-alive-timeout', '0']);
+  const agent = new http.Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  t.equal((await request({ port: portOf(off.server) }, { agent })).headers.connection, 'close');
+});
+
+t.test('--max-header-lines and --response-timeout', async (t) => {
+  const outcome = await command(t, ['serve', `${apps}:app`, '-b', '127.0.0.1:0', '--no-access-log', '--max-header-lines', '10'],
+    { PROXYFIX_RESPONSE_TIMEOUT: '0.2' });
+  const port = portOf(outcome.server);
+  // node's client adds Host and Connection.
+  const lines = (n: number) => Object.fromEntries(Array.from({ length: n - 2 }, (_, i) => [`x-line-${i}`, String(i)]));
+  t.equal((await request({ port }, { headers: lines(10) })).status, 200);
+  t.equal((await request({ port }, { headers: lines(11) })).status, 431);
+  const never = await command(t, ['serve', 'test/fixtures/apps-never.ts', '-b', '127.0.0.1:0', '--no-access-log', '--response-timeout', '0.2']);
+  t.equal((await request({ port: portOf(never.server) })).status, 503);
+  t.match(never.stderr, /error in GET \/: the app did not answer within responseTimeout \(200 ms\); answered 503\n/);
+  const { stdout } = await command(t, ['--help']);
+  t.match(stdout, /--max-header-lines N[^\n]*\n[^\n]*PROXYFIX_MAX_HEADER_LINES/);
+  t.match(stdout, /--response-timeout S[^\n]*\n[^\n]*PROXYFIX_RESPONSE_TIMEOUT/);
+});

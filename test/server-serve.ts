@@ -5,11 +5,12 @@
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { fromNodeListener } from '../src/adapters/node.js';
 import type { GatewayApp } from '../src/gateway.js';
 import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { combinedLogLine, logQuoted, logTime } from '../src/server/access-log.js';
@@ -45,6 +46,9 @@ async function until(ready: () => boolean): Promise<void> {
 
 const hello: GatewayApp = (env) => ({ status: 200, headers: { 'Content-Type': 'text/plain' }, body: `hello ${env.remoteAddr}` });
 
+// A few tests wait on real time: the refusal log's window, slow clients, timeouts.
+t.setTimeout(120_000);
+
 function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'proxyfix-serve-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,6 +70,8 @@ t.test('options are checked before anything listens', async (t) => {
     ['timeout too long for a timer', { drainTimeout: 2 ** 31 }, /^`drainTimeout` must be from 0 to 2147483647/, 'ERR_PROXYFIX_OPTION_RANGE'],
     ['maxHeaderSize 0', { maxHeaderSize: 0 }, /^`maxHeaderSize` must be from 1/, 'ERR_PROXYFIX_OPTION_RANGE'],
     ['maxConnections 0', { maxConnections: 0 }, /^`maxConnections` must be from 1/, 'ERR_PROXYFIX_OPTION_RANGE'],
+    ['maxHeaderLines 0', { maxHeaderLines: 0 }, /^`maxHeaderLines` must be from 1/, 'ERR_PROXYFIX_OPTION_RANGE'],
+    ['responseTimeout not an integer', { responseTimeout: 0.5 }, '`responseTimeout` must be an integer, got 0.5', 'ERR_PROXYFIX_OPTION_TYPE'],
     ['headersTimeout above requestTimeout', { headersTimeout: 2000, requestTimeout: 1000 },
       /^`headersTimeout` \(2000\) must not exceed `requestTimeout` \(1000\)/, 'ERR_PROXYFIX_OPTION_CONFLICT'],
     ['maxRestartDelay below restartDelay', { restartDelay: 500, maxRestartDelay: 100 },
@@ -79,7 +85,8 @@ t.test('options are checked before anything listens', async (t) => {
   await t.rejects(serve('app' as unknown as GatewayApp), { code: 'ERR_PROXYFIX_OPTION_TYPE', option: 'app' }, 'not an app');
   t.match(checkServeOptions({}), {
     binds: [{ host: '127.0.0.1', port: 8000 }], workers: 0, keepAliveTimeout: 5000, headersTimeout: 60_000,
-    requestTimeout: 300_000, maxHeaderSize: 16_384, maxConnections: Infinity, drainTimeout: 30_000,
+    requestTimeout: 300_000, maxHeaderSize: 16_384, maxHeaderLines: 200, responseTimeout: 60_000, maxConnections: Infinity,
+    drainTimeout: 30_000,
   }, 'the defaults');
   t.equal(checkServeOptions({ maxConnections: Infinity, requestTimeout: 0, headersTimeout: 999_999 }).maxConnections, Infinity,
     'maxConnections may be Infinity; requestTimeout 0 puts no bound on headersTimeout');
@@ -237,7 +244,7 @@ t.test('broken requests get a short 400, 431 or 408 and the server carries on', 
     'the access log shows the refused requests');
 });
 
-t.test('a broken request on a connection whose response is under way gets no second response', async (t) => {
+t.test('a broken request on a connection whose response is under way: no 400 inside the running response, which finishes first', async (t) => {
   let release: () => void = () => {};
   const app: GatewayApp = () => ({
     status: 200,
@@ -250,15 +257,25 @@ t.test('a broken request on a connection whose response is under way gets no sec
   const { target } = await start(t, app, { log: false });
   const socket = await connect(target);
   let data = '';
+  let broken = false;
   socket.setEncoding('utf8').on('data', (chunk: string) => {
     data += chunk;
-    if (data.includes('started ')) socket.write('BROKEN\r\n\r\n');
+    if (data.includes('started ') && !broken) {
+      broken = true;
+      socket.write('BROKEN\r\n\r\n');
+      setTimeout(() => release(), 50);
+    }
   });
   socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  while (!broken) await sleep(5);
+  await sleep(10);
+  socket.write('MORE GARBAGE\r\n\r\n');
   await new Promise((resolve) => socket.on('close', resolve));
-  release();
-  t.notMatch(data, /400/, 'no 400 inside the running response');
+  const end = data.indexOf('finished\r\n0\r\n\r\n');
+  t.ok(end > 0, 'the running response was finished, not cut');
+  t.notMatch(data.slice(0, end), /400/, 'no 400 inside the running response');
   t.match(data, /^HTTP\/1\.1 200 OK/);
+  t.match(data.slice(end), /^finished\r\n0\r\n\r\nHTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request\n$/, 'the 400 comes after it');
 });
 
 t.test('a client that resets the connection mid-request gets nothing, and nothing breaks', async (t) => {
@@ -426,4 +443,290 @@ t.test('close() with no connections resolves at once', async (t) => {
   const { server } = await start(t, hello);
   await server.close();
   t.pass();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hardening (issue 13): nothing a client sends is lost or misreported without a word.
+
+/** A head with `lines` header lines in all (Host and Connection: close among them). */
+function headWithLines(lines: number, path = '/lines', name = (i: number) => `X-Line-${i}`): string {
+  const extra = Array.from({ length: lines - 2 }, (_, i) => `${name(i)}: ${i}\r\n`).join('');
+  return `GET ${path} HTTP/1.1\r\nHost: a\r\n${extra}Connection: close\r\n\r\n`;
+}
+
+t.test('a head of more than maxHeaderLines lines gets a 431: a line is never dropped unseen', async (t) => {
+  let calls = 0;
+  const counting: GatewayApp = (env) => {
+    calls++;
+    return { status: 200, body: `${env.headers['x-line-0'] === undefined ? 0 : Object.keys(env.headers).length} headers` };
+  };
+  const { target, logs } = await start(t, counting, { maxHeaderLines: 20 });
+  const fits = await rawExchange(target, [headWithLines(20)]);
+  t.equal(statusLine(fits.data), 'HTTP/1.1 200 OK', 'maxHeaderLines lines are served');
+  t.match(fits.data, /\r\n\r\n20 headers$/, 'with every line');
+  const over = await rawExchange(target, [headWithLines(21)]);
+  t.equal(statusLine(over.data), 'HTTP/1.1 431 Request Header Fields Too Large', 'one more is refused');
+  t.match(over.data, /\r\nConnection: close\r\n/);
+  t.equal(calls, 1, 'the app never saw the refused request');
+  await until(() => logs.access.length === 2);
+  t.match(logs.access[1], /^127\.0\.0\.1 - - \[.*\] "GET \/lines HTTP\/1\.1" 431 \d+ "-" "-"$/, 'the log names the request it refused');
+
+  // The default: 1,100 lines of `A: ` are 5.6 KB, far below maxHeaderSize, and far more than node keeps.
+  const { target: defaults } = await start(t, counting);
+  const many = await rawExchange(defaults, [headWithLines(1100, '/', () => 'A')]);
+  t.equal(statusLine(many.data), 'HTTP/1.1 431 Request Header Fields Too Large', '1,100 lines under the default bound');
+  t.equal(statusLine((await rawExchange(defaults, [headWithLines(200)])).data), 'HTTP/1.1 200 OK', '200 lines are served by default');
+  t.equal(statusLine((await rawExchange(defaults, [headWithLines(201)])).data), 'HTTP/1.1 431 Request Header Fields Too Large', '201 are not');
+  t.equal(calls, 2);
+});
+
+t.test('keepAliveTimeout 0: no keep-alive, every response closes its connection', async (t) => {
+  const { target } = await start(t, hello, { keepAliveTimeout: 0 });
+  const socket = await connect(target);
+  let data = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => { data += chunk; });
+  const closed = new Promise<boolean>((resolve) => socket.on('close', () => resolve(true)));
+  socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  t.ok(await Promise.race([closed, sleep(2000).then(() => false)]), 'the server closed the connection after the response');
+  t.match(data, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n[^]*hello 127\.0\.0\.1$/, 'and said so');
+  socket.destroy();
+});
+
+t.test('a broken request pipelined behind a valid one: the valid one gets its own answer, then the 400, and the log says each', async (t) => {
+  const { target, logs } = await start(t, async (env) => {
+    await sleep(50);
+    return { status: 200, body: `hello ${env.pathInfo}` };
+  });
+  const { data } = await rawExchange(target, ['GET /valid HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\nBROKEN\r\n\r\n']);
+  t.match(data, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello \/validHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhello \/secondHTTP\/1\.1 400 Bad Request\r\n[^]*\r\n\r\nBad Request\n$/,
+    'each valid request its answer, in order, then the 400');
+  await until(() => logs.access.length === 3);
+  t.match(logs.access, [/"GET \/valid HTTP\/1\.1" 200 12 /, /"GET \/second HTTP\/1\.1" 200 13 /, /"-" 400 12 /]);
+
+  // An answer that closes the connection leaves nobody to read a 400 (keepAliveTimeout 0 closes after each).
+  const { target: closing, logs: closingLogs } = await start(t, hello, { keepAliveTimeout: 0 });
+  const once = await rawExchange(closing, ['GET /valid HTTP/1.1\r\nHost: a\r\n\r\nBROKEN\r\n\r\n']);
+  t.match(once.data, /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close\r\n[^]*hello 127\.0\.0\.1$/, 'the valid answer, and nothing after it');
+  await until(() => closingLogs.access.length === 1);
+  await sleep(50);
+  t.equal(closingLogs.access.length, 1, 'and one line');
+});
+
+t.test('every access-log field is escaped: an address set from client data forges no field and no line', async (t) => {
+  const time = new Date(2026, 0, 5, 7, 8, 9);
+  t.match(combinedLogLine({ remoteAddr: '1.2.3.4 - - [x] "GET /admin HTTP/1.1" 200 5 "-" "-"\n6.6.6.6', time, requestLine: 'GET / HTTP/1.1',
+    status: 200, bytes: 1, referer: undefined, userAgent: undefined }),
+  /^1\.2\.3\.4\\x20-\\x20-\\x20\[x\]\\x20\\"GET\\x20\/admin\\x20HTTP\/1\.1\\"\\x20200\\x205\\x20\\"-\\"\\x20\\"-\\"\\x0a6\.6\.6\.6 - - \[/);
+  t.equal(logQuoted('\u2028 \u00e9'), '"\\u2028 \\xe9"', 'a character above U+00FF has an escape that reads one way');
+
+  // A rewriter that takes the address from a header the client writes (what rewriteHeaders without
+  // `trusted` does): the client chooses every byte node lets through in a header value.
+  const fromHeader: GatewayApp = (env) => {
+    env.remoteAddr = env.headers['x-client'] ?? '';
+    return { status: 200, body: 'ok' };
+  };
+  const { target, logs } = await start(t, fromHeader);
+  const forged = '1.2.3.4 - - [01/Jan/2026:00:00:00 +0000] "GET /admin HTTP/1.1" 200 5 "-" "-"\x85\xa0';
+  await rawExchange(target, [`GET / HTTP/1.1\r\nHost: a\r\nX-Client: ${forged}\r\nConnection: close\r\n\r\n`]);
+  await until(() => logs.access.length === 1);
+  const line = logs.access[0]!;
+  t.match(line, /^1\.2\.3\.4\\x20-\\x20-\\x20\[01\/Jan\/2026:00:00:00\\x20\+0000\]\\x20\\"GET\\x20\/admin\\x20HTTP\/1\.1\\"\\x20200\\x205\\x20\\"-\\"\\x20\\"-\\"\\xc2\\x85\\xc2\\xa0 - - \[/,
+    'the forged address is one field, escaped');
+  t.equal(line.split(' ').length, 12, 'the line has as many space-separated parts as any combined line');
+  t.match(line, / "GET \/ HTTP\/1\.1" 200 2 "-" "-"$/);
+});
+
+t.test('a client that leaves mid-body: one access line (400), and no app error', async (t) => {
+  const reading: GatewayApp = async (env) => {
+    let size = 0;
+    for await (const chunk of env.body) size += chunk.byteLength;
+    return { status: 200, body: `read ${size}` };
+  };
+  const { target, logs } = await start(t, reading);
+  const head = 'POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n12345';
+
+  // It stops sending (FIN): it can still read the answer.
+  const halfClosed = await connect(target);
+  let data = '';
+  halfClosed.setEncoding('utf8').on('data', (chunk: string) => { data += chunk; });
+  halfClosed.write(head);
+  await sleep(50);
+  halfClosed.end();
+  await new Promise((resolve) => halfClosed.on('close', resolve));
+  t.equal(statusLine(data), 'HTTP/1.1 400 Bad Request', 'a client that stopped sending gets a 400');
+  await until(() => logs.access.length === 1);
+
+  // It resets the connection.
+  const reset = await connect(target);
+  reset.write(head);
+  await sleep(50);
+  reset.resetAndDestroy();
+  await until(() => logs.access.length === 2);
+
+  // The app answered without reading the body, then the client left: the answer's line, nothing more.
+  const { target: ignoring, logs: ignoringLogs } = await start(t, () => ({ status: 200, body: 'ignored' }));
+  const early = await connect(ignoring);
+  let earlyData = '';
+  early.setEncoding('utf8').on('data', (chunk: string) => { earlyData += chunk; });
+  early.write(head);
+  while (!earlyData.includes('ignored')) await sleep(10);
+  early.resetAndDestroy();
+  await until(() => ignoringLogs.access.length === 1);
+
+  // The app's answer is streaming when the client leaves: the connection is closed, one line.
+  let streamed = false;
+  const { target: streaming, logs: streamingLogs } = await start(t, () => ({
+    status: 200,
+    body: (async function* () {
+      yield Buffer.from('streaming ');
+      await sleep(100);
+      streamed = true;
+      yield Buffer.from('more');
+    })(),
+  }));
+  const midStream = await connect(streaming);
+  let midData = '';
+  midStream.setEncoding('utf8').on('data', (chunk: string) => { midData += chunk; });
+  midStream.write(head);
+  while (!midData.includes('streaming')) await sleep(10);
+  midStream.resetAndDestroy();
+  await until(() => streamingLogs.access.length === 1);
+  t.ok(streamed);
+  t.match(streamingLogs.access, [/"POST \/upload HTTP\/1\.1" 200 - /], 'the answer it was getting, cut');
+  t.same(streamingLogs.log.filter((line) => !/listening on/.test(line)), []);
+
+  await sleep(100);
+  t.match(logs.access, [/"POST \/upload HTTP\/1\.1" 400 /, /"POST \/upload HTTP\/1\.1" 400 /], 'one line each, with 400, as nginx logs it');
+  t.match(ignoringLogs.access, [/"POST \/upload HTTP\/1\.1" 200 7 /], 'one line for the answered one');
+  t.same(logs.log.filter((line) => !/listening on/.test(line)), [], 'no app error: it was the client\'s doing');
+  t.same(ignoringLogs.log.filter((line) => !/listening on/.test(line)), []);
+});
+
+t.test('maxConnections: refusals are counted, and logged at most twice per address every 5 s', async (t) => {
+  const { server, target, logs } = await start(t, hello, { maxConnections: 1 });
+  const held = await connect(target);
+  t.teardown(() => held.destroy());
+  const refuse = async (n: number) => {
+    for (let i = 0; i < n; i++) t.equal((await rawExchange(target, ['GET / HTTP/1.1\r\nHost: a\r\n\r\n'])).data, '');
+  };
+  await refuse(20);
+  const refusals = () => logs.log.filter((line) => /refused/.test(line));
+  t.equal(refusals().length, 1, 'the first refusal is logged at once, the rest are counted');
+  t.match(refusals()[0], /refused a connection on 127\.0\.0\.1:0: maxConnections \(1\) reached$/);
+  await until(() => refusals().length === 2);
+  t.match(refusals()[1], /refused 19 more connection\(s\) on 127\.0\.0\.1:0 in the last 5 s: maxConnections \(1\) reached$/);
+  await refuse(3);
+  t.equal(refusals().length, 3, 'after a quiet window, the next refusal is logged at once again');
+  held.destroy();
+  await server.close();
+  t.match(refusals()[3], /refused 2 more connection\(s\) on 127\.0\.0\.1:0 in the last [\d.]+ s: maxConnections \(1\) reached$/,
+    'what was counted is logged at shutdown');
+});
+
+t.test('a Unix socket file is removed at close only if it is still this server\'s', async (t) => {
+  const dir = tempDir(t);
+  const socketPath = join(dir, 'app.sock');
+  const old = await serve(() => ({ status: 200, body: 'old' }), { bind: `unix:${socketPath}`, log: false, accessLog: false });
+  t.equal((await request({ socketPath })).body, 'old');
+  // A deploy that moved the file aside and started the new server on the path while the old one drains.
+  rmSync(socketPath);
+  const { server: current } = await start(t, () => ({ status: 200, body: 'new' }), { bind: `unix:${socketPath}` });
+  await old.close();
+  t.ok(existsSync(socketPath), 'the old server left the new server\'s socket file alone');
+  t.equal((await request({ socketPath })).body, 'new', 'the new server is still reachable');
+  await current.close();
+  t.notOk(existsSync(socketPath), 'the new server removed its own file');
+  t.same(readdirSync(dir), [], 'and nothing else is left');
+
+  const gone = await serve(hello, { bind: `unix:${socketPath}`, log: false, accessLog: false });
+  rmSync(socketPath);
+  await gone.close();
+  t.pass('a server whose file someone removed closes all the same');
+
+  // node would cut a longer path short without a word, and bind a file of another name.
+  for (const length of [108, 104]) {
+    const long = join(dir, 'x'.repeat(length - dir.length - 1));
+    await t.rejects(serve(hello, { bind: `unix:${long}`, log: false }), { message: new RegExp(`^cannot listen on unix:${long}: \\S+ is longer than a Unix socket path can be \\(\\d+ bytes, at most 107\\); choose a shorter path$`) },
+      `a path of ${length} bytes`);
+  }
+  t.same(readdirSync(dir), [], 'nothing was bound');
+
+  writeFileSync(join(dir, 'file'), '');
+  await t.rejects(serve(hello, { bind: [`unix:${socketPath}`, `unix:${join(dir, 'file', 'below.sock')}`], log: false }), { code: 'ENOTDIR' });
+  t.same(readdirSync(dir), ['file'], 'an address that fails takes the socket files already made with it');
+});
+
+t.test('responseTimeout: an app that never answers gets a 503, and the server keeps serving', async (t) => {
+  const { target, logs } = await start(t, (env) => env.pathInfo === '/never' ? new Promise(() => {}) : { status: 200, body: 'ok' },
+    { responseTimeout: 200 });
+  const started = Date.now();
+  const never = await request(target, { path: '/never' });
+  t.equal(never.status, 503);
+  t.equal(never.headers.connection, 'close');
+  t.ok(Date.now() - started >= 190, 'after responseTimeout');
+  t.equal((await request(target)).body, 'ok', 'still serving');
+  await until(() => logs.access.length === 2);
+  t.match(logs.access, [/"GET \/never HTTP\/1\.1" 503 \d+ /, /"GET \/ HTTP\/1\.1" 200 2 /]);
+  t.match(logs.log.filter((line) => !/listening on/.test(line)),
+    [/^\[proxyfix \d+\] error in GET \/never: the app did not answer within responseTimeout \(200 ms\); answered 503$/]);
+});
+
+t.test('responseTimeout: a body still arriving does not count, and a response under way is not cut', async (t) => {
+  const reading: GatewayApp = async (env) => {
+    let size = 0;
+    for await (const chunk of env.body) size += chunk.byteLength;
+    if (env.pathInfo === '/stream') {
+      return {
+        status: 200,
+        body: (async function* () {
+          yield Buffer.from('head ');
+          await sleep(400);
+          yield Buffer.from('tail');
+        })(),
+      };
+    }
+    return { status: 200, body: `read ${size}` };
+  };
+  const { target } = await start(t, reading, { responseTimeout: 150 });
+  const slow = await rawExchange(target, ['POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nConnection: close\r\n\r\n1', '2', '3', '4'], 120);
+  t.match(slow.data, /^HTTP\/1\.1 200 OK[^]*read 4$/, 'a body sent over 360 ms');
+  const streamed = await request(target, { path: '/stream' });
+  t.match(streamed, { status: 200, body: 'head tail' }, 'a response that started in time is not cut');
+});
+
+t.test('responseTimeout: a node listener that answers after the 503 writes nowhere, and nothing breaks', async (t) => {
+  const late = fromNodeListener((req, res) => {
+    if (req.url === '/streams') {
+      // Its answer has begun in time: it may take as long as it needs.
+      res.write('begun ');
+      setTimeout(() => res.end('ended'), 200);
+      return;
+    }
+    res.setHeader('X-Set-Early', 'yes');
+    setTimeout(() => {
+      res.write('late');
+      res.end();
+    }, 200);
+  });
+  const { target } = await start(t, late, { responseTimeout: 50 });
+  const answer = await request(target);
+  t.equal(answer.status, 503);
+  t.equal(answer.headers['x-set-early'], undefined, 'nothing the app set is part of the 503');
+  await sleep(300);
+  t.equal((await request(target)).status, 503, 'the server is still up');
+  t.match(await request(target, { path: '/streams' }), { status: 200, body: 'begun ended' });
+});
+
+t.test('a request refused before the app saw it is logged with the socket peer: no forwarded header is read for it', async (t) => {
+  const { target, logs } = await start(t, proxyFix(hello, { xFor: 1 }), { maxHeaderLines: 5 });
+  const forwarded = 'X-Forwarded-For: 203.0.113.7\r\n';
+  await rawExchange(target, [`GET /ok HTTP/1.1\r\nHost: a\r\n${forwarded}Connection: close\r\n\r\n`]);
+  await rawExchange(target, [`GET /broken HTTP/1.1\r\nHost: a\r\n${forwarded}No Colon Here\r\n\r\n`]);
+  await rawExchange(target, [`GET /lines HTTP/1.1\r\nHost: a\r\n${forwarded}A: 1\r\nB: 2\r\nC: 3\r\nConnection: close\r\n\r\n`]);
+  await until(() => logs.access.length === 3);
+  t.match(logs.access, [
+    /^203\.0\.113\.7 - - \[.*\] "GET \/ok HTTP\/1\.1" 200 /,
+    /^127\.0\.0\.1 - - \[.*\] "-" 400 12 /,
+    /^127\.0\.0\.1 - - \[.*\] "GET \/lines HTTP\/1\.1" 431 \d+ /,
+  ], 'the peer, and the request line where one was read');
 });

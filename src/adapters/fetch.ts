@@ -15,7 +15,7 @@ import { checkResponse, isFetchResponse, type GatewayApp, type GatewayEnv, type 
 import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
 import { remember } from './fixed.js';
-import { NODE_REQUEST, NODE_RESPONSE, presentToNode, writeStack } from './node.js';
+import { NODE_REQUEST, NODE_RESPONSE, presentToNode, targetHost, writeStack } from './node.js';
 
 /**
  * A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. The rest
@@ -89,7 +89,7 @@ const nodeServerPeer: GetPeer = (_request, ...rest) => {
 
 /**
  * Build the gateway env for a fetch `Request`. The scheme and path come from its URL; the host from
- * its Host header, or the URL's when it has none.
+ * an absolute-form target on node, else its Host header, or the URL's when it has none.
  */
 export function requestToEnv(request: Request, rest: readonly unknown[], getPeer: GetPeer = nodeServerPeer): GatewayEnv {
   const url = new URL(request.url);
@@ -98,7 +98,8 @@ export function requestToEnv(request: Request, rest: readonly unknown[], getPeer
   const scheme = incoming === undefined ? url.protocol.slice(0, -1) : (incoming.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   request.headers.forEach((value, name) => { headers[name] = value; });
-  const host = headers.host ?? url.host;
+  // On node, an absolute-form target's host wins over Host (RFC 9112 3.2.2), as in toGatewayEnv.
+  const host = (incoming === undefined ? undefined : targetHost(incoming.url!)) ?? headers.host ?? url.host;
   const split = splitHostHeader(host);
   const peer = getPeer(request, ...rest)?.remote;
   return {

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { finished, pipeline } from 'node:stream/promises';
 import { appOf, checkAppOrHolder, checkGatewayApp, checkNodeListener, tagKind } from '../app-kind.js';
-import { describe } from '../options.js';
+import { configError, describe } from '../options.js';
 import {
   checkResponse, FIXED, isFetchResponse, joinHeaderLine, ORIGINALS, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
@@ -65,6 +65,14 @@ export interface NodeListenerOptions {
    * @default none
    */
   onResponse?: (info: NodeResponseInfo) => void;
+  /**
+   * Milliseconds the app has to start its answer, from the request's arrival. Past it the client
+   * gets a 503 (with `Connection: close`), `onError` hears of it, and whatever the app answers
+   * later goes nowhere. While the request body is still arriving the time starts again: a slow
+   * upload is bounded by the server's `requestTimeout`, not by this. 0 for no limit.
+   * @default 0 (serve: 60000)
+   */
+  responseTimeout?: number;
 }
 
 /**
@@ -99,7 +107,10 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
   const socket = req.socket;
   // `encrypted` is only present on a TLSSocket.
   const scheme = (socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
-  const host = headers.host ?? '';
+  // An absolute-form target names the host itself, and RFC 9112 3.2.2 has it win over Host (as
+  // nginx's $host and Werkzeug do). Its scheme is the client's claim and is not taken: the
+  // connection's is, and only proxyFix may say otherwise.
+  const host = targetHost(req.url!) ?? headers.host ?? '';
   let serverName: string;
   let serverPort: string;
   if (host !== '') {
@@ -136,7 +147,12 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
   };
 }
 
-const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#@]*)/i;
+
+/** The host an absolute-form target names (`a.example:81` in `http://a.example:81/p`), without userinfo; `undefined` for other forms. */
+export function targetHost(target: string): string | undefined {
+  return ABSOLUTE_FORM.exec(target)?.[1] || undefined;
+}
 
 /**
  * Split a request target into path and query. The absolute form (`http://host/path`, which a
@@ -204,23 +220,84 @@ export async function writeGatewayResponse(res: ServerResponse, response: Gatewa
   return bytes;
 }
 
-/** The answer to a request with two Host lines (RFC 9112 3.2), before any app sees it. */
-export const TWO_HOSTS: GatewayResponse = {
-  status: 400,
-  headers: { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' },
-  body: 'Bad Request: more than one Host header\n',
-};
+/** A short plain-text answer that closes the connection: what is said when the app cannot answer. */
+function shortAnswer(status: number, text: string): GatewayResponse {
+  return { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }, body: `${text}\n` };
+}
 
-export function hostLines(req: IncomingMessage): number {
+/** The answer to a request with two Host lines (RFC 9112 3.2), before any app sees it. */
+const TWO_HOSTS: GatewayResponse = shortAnswer(400, 'Bad Request: more than one Host header');
+
+/** The answer to a request whose header lines node may have cut short, before any app sees it. */
+export const TOO_MANY_LINES: GatewayResponse = shortAnswer(431, 'Request Header Fields Too Large: more header lines than this server reads');
+
+function hostLines(req: IncomingMessage): number {
   let count = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') count++;
   return count;
 }
 
+/** The lines node keeps of a request head when its server sets no `maxHeadersCount`. */
+const NODE_KEEPS_LINES = 1000;
+
+/**
+ * How many header lines node keeps for this request's server. node drops the lines past it without
+ * a word, so a request that reaches it may be missing some: the proxy's own X-Forwarded-For, which
+ * HAProxy and Caddy write after the client's lines (THREATS 21). 0 (or less) keeps them all.
+ */
+function linesNodeKeeps(req: IncomingMessage): number {
+  const count = (req.socket as Socket & { server?: { maxHeadersCount?: unknown } }).server?.maxHeadersCount;
+  if (typeof count !== 'number') return NODE_KEEPS_LINES;
+  return count > 0 ? count : Infinity;
+}
+
+/**
+ * The answer to a request no app may see, or `undefined`: a head that reached node's line bound,
+ * which may have lost lines (431), or two Host lines (400: node would use the first while the env
+ * joins them, and two parts of a stack reading different hosts is how cache poisoning starts).
+ */
+export function refusalOf(req: IncomingMessage): GatewayResponse | undefined {
+  if (req.rawHeaders.length / 2 >= linesNodeKeeps(req)) return TOO_MANY_LINES;
+  return hostLines(req) > 1 ? TWO_HOSTS : undefined;
+}
+
+/** The answer to a request whose app did not start its answer within `responseTimeout`. */
+const TOO_LATE = shortAnswer(503, 'Service Unavailable');
+
+/** Above this, node's timers fire at once instead of late. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+function checkResponseTimeout(value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'responseTimeout', `must be an integer (milliseconds), got ${describe(value)}`);
+  }
+  if (value < 0 || value > MAX_TIMER) {
+    throw configError('ERR_PROXYFIX_OPTION_RANGE', 'responseTimeout', `must be from 0 to ${MAX_TIMER} (milliseconds), got ${value}`);
+  }
+  return value;
+}
+
+/** Let go of an answer that came too late: a streamed body that will never be read is closed. */
+function dropAnswer(response: GatewayResponse): void {
+  const body = (response as Partial<GatewayResponse> | null)?.body as { [Symbol.asyncIterator]?: unknown } | undefined;
+  const iterate = body?.[Symbol.asyncIterator];
+  if (typeof iterate !== 'function') return;
+  void (async () => { await (iterate.call(body) as AsyncIterator<Uint8Array>).return?.(); })().catch(() => {});
+}
 
 /** A client that closed the connection before the response was complete. */
 function clientLeft(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/**
+ * A request whose body the client cut short (it reset or closed the connection part way): an app
+ * reading it fails, and that is the client's doing, answered (when it still reads) and logged as 400,
+ * as nginx does, and not reported as an app error.
+ */
+function bodyCutShort(req: IncomingMessage): boolean {
+  return !req.complete && req.destroyed;
 }
 
 /**
@@ -237,40 +314,106 @@ export function toNodeListener(
   appOrHolder: GatewayApp | GatewayHolder,
   options: NodeListenerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  return servingListener(appOrHolder, options).listener;
+}
+
+/** `toNodeListener`'s listener, with what a server that owns the connections needs besides (`serve`). */
+export interface ServingListener {
+  listener: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Answer a request the listener is serving with a short `status` answer in place of its app's,
+   * and close the connection: for a server that sees the request fail on the client's side (its
+   * body cut short, malformed or too slow) while the app has it. The listener writes the answer (or,
+   * when the response has begun or is over, the connection is closed), reports the request to
+   * `onResponse` once, and drops whatever the app answers later.
+   */
+  answerInstead(res: ServerResponse, status: number, text: string): void;
+}
+
+/** `toNodeListener`, and the way to answer a request in place of its app. */
+export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options: NodeListenerOptions = {}): ServingListener {
   checkAppOrHolder('app', appOrHolder);
   const onError = options.onError ?? writeStack;
   const onResponse = options.onResponse;
+  const responseTimeout = checkResponseTimeout(options.responseTimeout);
+  /**
+   * How to answer each request being served in place of its app. A map, not a property on the
+   * response: a property added to node's ServerResponse costs every request a third of its speed.
+   */
+  const replacing = new WeakMap<ServerResponse, (response: GatewayResponse) => void>();
+
+  /** The app's answer, or one given in its place (`answerInstead`, `responseTimeout`), whichever comes first. */
+  async function answerOf(req: IncomingMessage, res: ServerResponse, env: GatewayEnv): Promise<GatewayResponse> {
+    const refusal = refusalOf(req);
+    if (refusal !== undefined) return refusal;
+    const answer = Promise.resolve(appOf(appOrHolder)(env));
+    let timer: NodeJS.Timeout | undefined;
+    let given: GatewayResponse | undefined;
+    const instead = new Promise<GatewayResponse>((resolve) => {
+      replacing.set(res, (response) => resolve(given ??= response));
+      if (responseTimeout === 0) return;
+      // Unref'd: an app that never answers must not keep a closed server's process alive.
+      timer = setTimeout(function expire() {
+        if (res.headersSent) return;
+        if (!req.complete && !req.destroyed) {
+          timer = setTimeout(expire, responseTimeout).unref();
+          return;
+        }
+        onError(Object.assign(new Error(`the app did not answer within responseTimeout (${responseTimeout} ms); answered 503`),
+          { code: 'ERR_PROXYFIX_RESPONSE_TIMEOUT' }), env);
+        resolve(given ??= TOO_LATE);
+      }, responseTimeout).unref();
+    });
+    try {
+      const response = await Promise.race([answer, instead]);
+      if (response === given) {
+        // Answered in the app's place: what the app set on node's response is not part of it.
+        void answer.then(dropAnswer, () => {});
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+      }
+      return response;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = Date.now();
     const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res });
     let bytes: number | undefined;
     try {
-      // RFC 9112 3.2 requires a 400: node would use the first Host line while the env joins them,
-      // and two parts of a stack reading different hosts is how cache poisoning starts.
-      const response = hostLines(req) > 1 ? TWO_HOSTS : await appOf(appOrHolder)(env);
+      const response = await answerOf(req, res, env);
       bytes = wasWritten(response) ? writtenBytes(res) : await writeGatewayResponse(res, response);
     } catch (error) {
-      if (!clientLeft(error)) onError(error, env);
+      const cutShort = bodyCutShort(req);
+      if (!clientLeft(error) && !cutShort) onError(error, env);
       if (res.headersSent) {
         // Half a response is out: closing the connection is the only way left to say it failed.
         res.destroy();
       } else {
         for (const name of res.getHeaderNames()) res.removeHeader(name);
-        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
-        res.end('Internal Server Error\n');
+        res.writeHead(cutShort ? 400 : 500, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+        res.end(cutShort ? 'Bad Request\n' : 'Internal Server Error\n');
       }
     }
+    replacing.delete(res);
     onResponse?.({ env, req, res, bytes, startedAt });
   }
 
-  return tagKind(function gatewayListener(req: IncomingMessage, res: ServerResponse) {
-    respond(req, res).catch((error: unknown) => {
-      // Only a throwing hook gets here; the request is over either way.
-      res.destroy();
-      writeStack(error);
-    });
-  }, 'node');
+  return {
+    listener: tagKind(function gatewayListener(req: IncomingMessage, res: ServerResponse) {
+      respond(req, res).catch((error: unknown) => {
+        // Only a throwing hook gets here; the request is over either way.
+        res.destroy();
+        writeStack(error);
+      });
+    }, 'node'),
+    answerInstead(res, status, text) {
+      const replace = replacing.get(res);
+      if (replace !== undefined && !res.headersSent) replace(shortAnswer(status, text));
+      else res.destroy();
+    },
+  };
 }
 
 /** A request listener as node:http calls it; Express and Connect apps also take `next`. */

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { checkGatewayApp, recognize, tagKind } from '../app-kind.js';
 import { configError, describe } from '../options.js';
 import { checkResponse, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../gateway.js';
-import { hostLines, NODE_REQUEST, presentToNode, toGatewayEnv, TWO_HOSTS, wasWritten, writeStack, written } from './node.js';
+import { NODE_REQUEST, presentToNode, refusalOf, toGatewayEnv, wasWritten, writeStack, written } from './node.js';
 
 /** What node's `upgrade` event passes: the request, its socket, and the first bytes after the head. */
 export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -103,7 +103,7 @@ export function toUpgradeListener(app: GatewayApp, options: UpgradeListenerOptio
     socket.on('error', ignore);
     (async () => {
       // Two Host lines are refused here as toNodeListener refuses them: two readers, two hosts.
-      const response = hostLines(req) > 1 ? TWO_HOSTS : await app(env);
+      const response = refusalOf(req) ?? await app(env);
       checkResponse(response);
       // Handed over: the upgrade handler owns the socket and its errors now (ws adds its own listener).
       if (wasWritten(response)) socket.off('error', ignore);

@@ -1,8 +1,9 @@
 /**
  * The access log: one line per request in Apache's combined log format, which log tools already
  * read, with the client address as the app saw it after proxyFix (the point of running behind a
- * proxy). A client writes part of every line (request line, Referer, User-Agent), so those fields
- * are escaped: no client can forge a second line or break the quoting.
+ * proxy). A client writes part of every line: the request line, Referer and User-Agent directly,
+ * and the address too where a rewriter or an app takes it from a header (THREATS 24). So every
+ * field a request can reach is escaped: no client can forge a second line, a field or the quoting.
  *
  * Also where log lines go (`LogSink`), for the access log and the server's own messages alike.
  */
@@ -38,17 +39,32 @@ export function logTime(date: Date): string {
 }
 
 /**
+ * Each character `unsafe` matches, escaped: `"` and `\` as Apache escapes them, the rest as `\xHH`
+ * (`\uHHHH` above U+00FF, which an app may put in a field, so that no escape reads two ways).
+ */
+function escaped(value: string, unsafe: RegExp): string {
+  return value.replace(unsafe, (c) => {
+    if (c === '\\' || c === '"') return `\\${c}`;
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
+}
+
+/**
  * A log field between quotes, escaped as Apache does: a client controls the request line, Referer
  * and User-Agent, and must not be able to forge a second log line or break the quoting.
  */
 export function logQuoted(value: string | undefined): string {
-  if (value === undefined) return '"-"';
-  return `"${value.replace(/[\\"]|[^\x20-\x7e]/g, (c) =>
-    c === '\\' || c === '"' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
+  return value === undefined ? '"-"' : `"${escaped(value, /[\\"]|[^\x20-\x7e]/g)}"`;
+}
+
+/** A log field without quotes (the address): escaped like a quoted one, and a space too, so it stays one field; `-` when empty. */
+export function logBare(value: string): string {
+  return value === '' ? '-' : escaped(value, /[\\"]|[^\x21-\x7e]/g);
 }
 
 export interface CombinedLogFields {
-  /** The client address; `""` is written as `-`. */
+  /** The client address; `""` is written as `-`. Anything but printable ASCII is escaped. */
   remoteAddr: string;
   time: Date;
   /** `GET /path HTTP/1.1`; `undefined` when no request line was read. */
@@ -62,7 +78,7 @@ export interface CombinedLogFields {
 
 /** One line in the combined log format: `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`. */
 export function combinedLogLine(f: CombinedLogFields): string {
-  return `${f.remoteAddr || '-'} - - [${logTime(f.time)}] ${logQuoted(f.requestLine)} ${f.status} ` +
+  return `${logBare(f.remoteAddr)} - - [${logTime(f.time)}] ${logQuoted(f.requestLine)} ${f.status} ` +
     `${f.bytes || '-'} ${logQuoted(f.referer)} ${logQuoted(f.userAgent)}`;
 }
 
@@ -80,8 +96,9 @@ export function accessLine({ env, req, res, bytes, startedAt }: NodeResponseInfo
 }
 
 /**
- * The line for a request the server refused before the app saw it (a broken or oversized head):
- * no request line was read, and the only address known is the peer's.
+ * The line for a request the server refused before any request line was read (a broken,
+ * oversized or too slow head): the only address known is the socket peer's, which behind a proxy
+ * is the proxy's. No forwarded header was read for it, nor could be: nothing says which to trust.
  */
 export function refusedLine(peerAddr: string, status: number, bytes: number): string {
   return combinedLogLine({

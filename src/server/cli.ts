@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
- * The `proxyfix` program: runs the command line (command.ts) and, once serving, turns SIGTERM and
- * SIGINT into a graceful shutdown, which is what process managers and Ctrl-C send.
+ * The `proxyfix` program: runs the command line (command.ts; check-command.ts for `proxyfix check`)
+ * and, once serving, turns SIGTERM and SIGINT into a graceful shutdown, which is what process
+ * managers and Ctrl-C send.
  */
+import { runCheckCommand } from './check-command.js';
 import { runCommand, type CommandError } from './command.js';
 import type { RunningServer } from './serve.js';
 
@@ -22,12 +24,16 @@ function exitOnSignals(server: RunningServer): void {
   process.on('SIGINT', stop);
 }
 
-runCommand(process.argv.slice(2), { env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr }).then(
-  (server) => {
+const io = { env: process.env, cwd: process.cwd(), stdout: process.stdout, stderr: process.stderr };
+const failed = (error: CommandError) => {
+  process.stderr.write(`proxyfix: ${error.message}\n`);
+  process.exitCode = error.exitCode;
+};
+const [command, ...rest] = process.argv.slice(2);
+if (command === 'check') {
+  runCheckCommand(rest, io).then((status) => { process.exitCode = status; }, failed);
+} else {
+  runCommand(process.argv.slice(2), io).then((server) => {
     if (server !== undefined) exitOnSignals(server);
-  },
-  (error: CommandError) => {
-    process.stderr.write(`proxyfix: ${error.message}\n`);
-    process.exitCode = error.exitCode;
-  },
-);
+  }, failed);
+}

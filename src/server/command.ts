@@ -17,6 +17,7 @@ import { INTERFACES, servedApp } from '../adapters/interface.js';
 import { recognize } from '../app-kind.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { proxyFix, type ProxyFixOptions } from '../middleware/proxy-fix/index.js';
+import { probe } from '../middleware/probe.js';
 import { inspectApp } from './inspect.js';
 import { serve, type RunningServer, type ServeOptions } from './serve.js';
 
@@ -39,43 +40,51 @@ export interface CommandIo {
   stderr: { write(chunk: string): unknown };
 }
 
-type Kind = 'count' | 'integer' | 'seconds' | 'list' | 'binds' | 'boolean' | 'interface';
+type Kind = 'count' | 'integer' | 'seconds' | 'list' | 'binds' | 'boolean' | 'interface' | 'text';
 
 interface OptionSpec {
   flag: string;
   short?: string;
   kind: Kind;
   /** Where the value goes: a proxyFix option, a serve option, or the command itself. */
-  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' };
+  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' | 'probeToken' | 'probePath' };
   value?: string;
   help: string;
 }
 
 const SPECS: readonly OptionSpec[] = [
   { flag: 'bind', short: 'b', kind: 'binds', target: { serve: 'bind' }, value: 'ADDR',
-    help: 'listen on host:port, [v6]:port or unix:/path; repeat for several (default 127.0.0.1:8000)' },
+    help: 'listen on host:port, [v6]:port or unix:/path, as given; repeat for several (the variable: a comma- or space-separated list; default 127.0.0.1:8000)' },
   { flag: 'interface', kind: 'interface', target: { serve: 'interface' }, value: 'KIND',
     help: 'what MODULE:EXPORT is: auto, gateway, node (a request listener) or fetch (default auto)' },
   { flag: 'workers', short: 'w', kind: 'integer', target: { serve: 'workers' }, value: 'N',
     help: 'worker processes; 0 serves in this process (default 0)' },
   { flag: 'x-for', kind: 'count', target: { proxyFix: 'xFor' }, value: 'N',
     help: 'proxies that append to X-Forwarded-For; inf walks while --trusted' },
-  { flag: 'x-proto', kind: 'count', target: { proxyFix: 'xProto' }, value: 'N', help: 'proxies that append to X-Forwarded-Proto' },
-  { flag: 'x-host', kind: 'count', target: { proxyFix: 'xHost' }, value: 'N', help: 'proxies that append to X-Forwarded-Host' },
-  { flag: 'x-port', kind: 'count', target: { proxyFix: 'xPort' }, value: 'N', help: 'proxies that append to X-Forwarded-Port' },
-  { flag: 'x-prefix', kind: 'count', target: { proxyFix: 'xPrefix' }, value: 'N', help: 'proxies that append to X-Forwarded-Prefix' },
-  { flag: 'forwarded', kind: 'count', target: { proxyFix: 'forwarded' }, value: 'N', help: 'proxies that append to Forwarded (RFC 7239)' },
+  { flag: 'x-proto', kind: 'count', target: { proxyFix: 'xProto' }, value: 'N', help: 'proxies that append to X-Forwarded-Proto; inf only with --symmetric' },
+  { flag: 'x-host', kind: 'count', target: { proxyFix: 'xHost' }, value: 'N', help: 'proxies that append to X-Forwarded-Host; inf only with --symmetric' },
+  { flag: 'x-port', kind: 'count', target: { proxyFix: 'xPort' }, value: 'N', help: 'proxies that append to X-Forwarded-Port; inf only with --symmetric' },
+  { flag: 'x-prefix', kind: 'count', target: { proxyFix: 'xPrefix' }, value: 'N', help: 'proxies that append to X-Forwarded-Prefix; inf only with --symmetric' },
+  { flag: 'forwarded', kind: 'count', target: { proxyFix: 'forwarded' }, value: 'N', help: 'proxies that append to Forwarded (RFC 7239); inf walks while --trusted' },
+  { flag: 'symmetric', kind: 'boolean', target: { proxyFix: 'symmetric' },
+    help: 'apply nothing when the X-Forwarded-* headers carry different numbers of values' },
   { flag: 'trusted', kind: 'list', target: { proxyFix: 'trusted' }, value: 'LIST',
     help: 'comma-separated proxy addresses, CIDRs or ranges (loopback, private, ...)' },
   { flag: 'trust-unix-socket', kind: 'boolean', target: { proxyFix: 'trustUnixSocket' },
     help: 'trust a peer on a Unix socket (with --trusted)' },
   { flag: 'inspect', kind: 'boolean', target: { command: 'inspect' }, help: 'serve the inspection app instead of MODULE:EXPORT' },
+  { flag: 'probe-token', kind: 'text', target: { command: 'probeToken' }, value: 'TOKEN',
+    help: 'answer `proxyfix check` at the probe path to requests carrying this token (16+ characters)' },
+  { flag: 'probe-path', kind: 'text', target: { command: 'probePath' }, value: 'PATH',
+    help: 'where the probe answers, with --probe-token (default /.well-known/proxyfix)' },
   { flag: 'no-access-log', kind: 'boolean', target: { command: 'noAccessLog' }, help: 'do not write the access log to stdout' },
-  { flag: 'keep-alive-timeout', kind: 'seconds', target: { serve: 'keepAliveTimeout' }, value: 'S', help: 'idle keep-alive time (default 5)' },
+  { flag: 'keep-alive-timeout', kind: 'seconds', target: { serve: 'keepAliveTimeout' }, value: 'S', help: 'idle keep-alive time; 0: no keep-alive (default 5)' },
   { flag: 'headers-timeout', kind: 'seconds', target: { serve: 'headersTimeout' }, value: 'S', help: 'time to send the headers (default 60)' },
   { flag: 'request-timeout', kind: 'seconds', target: { serve: 'requestTimeout' }, value: 'S', help: 'time to send the request; 0: none (default 300)' },
+  { flag: 'response-timeout', kind: 'seconds', target: { serve: 'responseTimeout' }, value: 'S', help: 'time the app has to start its answer, else 503; 0: none (default 60)' },
   { flag: 'drain-timeout', kind: 'seconds', target: { serve: 'drainTimeout' }, value: 'S', help: 'time in-flight requests get at shutdown (default 30)' },
   { flag: 'max-header-size', kind: 'integer', target: { serve: 'maxHeaderSize' }, value: 'BYTES', help: 'largest request head (default 16384)' },
+  { flag: 'max-header-lines', kind: 'integer', target: { serve: 'maxHeaderLines' }, value: 'N', help: 'most header lines in a request (default 200)' },
   { flag: 'max-connections', kind: 'integer', target: { serve: 'maxConnections' }, value: 'N', help: 'connections at once per address and worker' },
 ];
 
@@ -92,6 +101,7 @@ function help(): string {
   });
   return `${USAGE}
        proxyfix serve --inspect [options]
+       proxyfix check URL --token TOKEN [options]   (see proxyfix check --help)
 
 Serve an app over HTTP/1.1. MODULE is a file (.js, .mjs, .cjs may be left off); EXPORT is
 an export name (default: default), a dotted path (app.gatewayApp) or a factory call (createApp()).
@@ -101,6 +111,7 @@ object with a fetch method (a Hono app); --interface names the kind when the gue
 With any of --x-*, --forwarded or --trusted, the app is wrapped in proxyFix with those options;
 without them it is served as it is.
 --inspect serves the inspection app behind proxyFix (its defaults unless options are given).
+--probe-token mounts the probe that \`proxyfix check\` talks to (see proxyfix check --help).
 Timeouts are in seconds. SIGTERM or SIGINT: finish in-flight requests, then exit 0.
 
 Options (each also read from the environment variable shown; the command line wins):
@@ -132,17 +143,23 @@ function convert(spec: OptionSpec, text: string, source: string): unknown {
     case 'integer':
       if (!/^\d+$/.test(text)) throw new CommandError(`${source} must be a whole number, got ${JSON.stringify(text)}`);
       return Number(text);
-    case 'seconds':
+    case 'seconds': {
       if (!/^\d+(\.\d+)?$/.test(text)) throw new CommandError(`${source} must be a number of seconds, got ${JSON.stringify(text)}`);
-      return Math.round(Number(text) * 1000);
+      // Milliseconds; a positive time never rounds to 0, which means "none" or "off".
+      const ms = Math.round(Number(text) * 1000);
+      return ms === 0 && Number(text) > 0 ? 1 : ms;
+    }
     case 'list':
       return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
     case 'binds':
+      // Only the variable's text comes here: a list, split on commas and whitespace.
       return text.split(/[\s,]+/).filter((item) => item !== '');
     case 'interface':
       if (!(INTERFACES as readonly string[]).includes(text)) {
         throw new CommandError(`${source} must be one of ${INTERFACES.join(', ')}, got ${JSON.stringify(text)}`);
       }
+      return text;
+    case 'text':
       return text;
     case 'boolean':
       if (/^(1|true|yes|on)$/i.test(text)) return true;
@@ -155,6 +172,8 @@ interface Command {
   app: string | undefined;
   inspect: boolean;
   noAccessLog: boolean;
+  probeToken?: string;
+  probePath?: string;
   proxyFixOptions: Record<string, unknown>;
   serveOptions: Record<string, unknown>;
 }
@@ -201,9 +220,11 @@ function readCommand(argv: string[], io: CommandIo): Command | undefined {
     let value: unknown;
     if (given !== undefined) {
       value = typeof given === 'boolean' ? given
-        : Array.isArray(given) ? given.flatMap((text) => convert(spec, text, `--${spec.flag}`) as string[])
+        // A repeated flag (-b) names one address each time, as it is: a socket path may hold a space or a comma.
+        : Array.isArray(given) ? given
         : convert(spec, given, `--${spec.flag}`);
-    } else if (fromEnv !== undefined && fromEnv !== '') {
+    } else if (fromEnv !== undefined && (fromEnv !== '' || spec.kind === 'list')) {
+      // An empty variable is unset, except for a list, where it is the empty list (`--trusted ""`).
       value = convert(spec, fromEnv, envName(spec.flag));
     } else {
       continue;
@@ -211,7 +232,7 @@ function readCommand(argv: string[], io: CommandIo): Command | undefined {
     const target = spec.target;
     if ('proxyFix' in target) result.proxyFixOptions[target.proxyFix] = value;
     else if ('serve' in target) result.serveOptions[target.serve] = value;
-    else result[target.command] = value as boolean;
+    else (result as unknown as Record<string, unknown>)[target.command] = value;
   }
 
   if (rest.length > 1) throw new CommandError(`serve takes one MODULE:EXPORT, got ${rest.length}: ${rest.join(' ')}`);
@@ -294,12 +315,22 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<Running
     const { interface: kind, ...serveOptions } = command.serveOptions as ServeOptions;
     const loaded = command.inspect ? inspectApp() : await servedApp(await loadApp(command.app!, io.cwd), kind);
     let app: GatewayApp | GatewayHolder = loaded;
-    if (command.inspect) {
-      app = proxyFix(loaded as GatewayApp, { ...command.proxyFixOptions, trace: true });
-    } else if (Object.keys(command.proxyFixOptions).length > 0) {
-      // A holder's gatewayApp is still read on every request, under the proxyFix.
-      const inner: GatewayApp = typeof loaded === 'function' ? loaded : (env) => loaded.gatewayApp(env);
-      app = proxyFix(inner, command.proxyFixOptions);
+    // A holder's gatewayApp is still read on every request, under the middlewares.
+    const inner: GatewayApp = typeof loaded === 'function' ? loaded : (env) => loaded.gatewayApp(env);
+    const fixing = command.inspect || Object.keys(command.proxyFixOptions).length > 0;
+    if (command.probePath !== undefined && command.probeToken === undefined) {
+      throw new CommandError('--probe-path needs --probe-token: the probe answers only requests that carry the token');
+    }
+    // The probe sits inside proxyFix, where it sees the request before and after fixing, and the
+    // trace; it reports the options only when a proxyFix runs.
+    const probed = command.probeToken === undefined ? inner : probe(inner, {
+      token: command.probeToken, path: command.probePath, options: fixing ? command.proxyFixOptions as ProxyFixOptions : undefined,
+    });
+    if (fixing) {
+      const traced = command.inspect || command.probeToken !== undefined;
+      app = proxyFix(probed, traced ? { ...command.proxyFixOptions, trace: true } : command.proxyFixOptions);
+    } else if (command.probeToken !== undefined) {
+      app = probed;
     }
     return await serve(app, { ...serveOptions, accessLog: command.noAccessLog ? false : io.stdout, log: io.stderr });
   } catch (error) {

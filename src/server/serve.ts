@@ -3,25 +3,27 @@
  * checked end to end with nothing else installed (gunicorn's job for WSGI apps).
  *
  * It sits behind a reverse proxy, so it is built for one: it binds to TCP addresses or Unix sockets
- * (nginx upstreams often use them), bounds what a client can make it hold (header size, header and
- * request time, idle keep-alive time, connections), answers broken requests with a short 400/431/408
- * and carries on, logs each request with the client address *after* fixing, and shuts down without
- * dropping a request that has already arrived.
+ * (nginx upstreams often use them), bounds what a client can make it hold (header size and lines,
+ * header and request time, idle keep-alive time, connections) and how long an app may take to
+ * answer, answers broken requests with a short 400/431/408 after the answers owed before them and
+ * carries on, logs each request once with the client address *after* fixing, and shuts down
+ * without dropping a request that has already arrived.
  *
  * Its options are checked in settings.ts, its log lines are written by access-log.ts, and with
  * `workers` the cluster primary in workers.ts runs in its place.
  */
 import cluster from 'node:cluster';
-import { lstat, unlink } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type Socket } from 'node:net';
+import type net from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FetchHandler } from '../adapters/fetch.js';
 import { servedApp } from '../adapters/interface.js';
-import { toNodeListener, type NodeListener } from '../adapters/node.js';
+import { servingListener, type NodeListener } from '../adapters/node.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { accessLine, refusedLine } from './access-log.js';
-import { addressUrl, checkServeOptions, type RunningServer, type ServeOptions, type ServeSettings } from './settings.js';
+import { addressUrl, checkServeOptions, type Bind, type RunningServer, type ServeOptions, type ServeSettings } from './settings.js';
+import { bindingPath, checkSocketPath, claimSocketPath, releaseSocketPath, type OwnedSocket } from './unix-socket.js';
 import { attachToPrimary, startPrimary, workerBinds } from './workers.js';
 
 // The types in serve's signature come with it.
@@ -57,7 +59,9 @@ export async function serve(app: ServableApp, options: ServeOptions = {}): Promi
   const appOrHolder = await servedApp(app, options.interface);
   if (settings.workers > 0 && cluster.isPrimary) return startPrimary(settings);
   const inWorker = settings.workers > 0;
-  const running = await listenAll(appOrHolder, inWorker ? { ...settings, binds: workerBinds(settings) } : settings);
+  const running = inWorker
+    ? await listenAll(appOrHolder, { ...settings, binds: workerBinds(settings) }, process.ppid)
+    : await listenAll(appOrHolder, settings, process.pid);
   if (inWorker) {
     attachToPrimary(running);
   } else {
@@ -66,55 +70,104 @@ export async function serve(app: ServableApp, options: ServeOptions = {}): Promi
   return running;
 }
 
-/** How a server's bound address is written: `127.0.0.1:8000`, `[::1]:8000`, `unix:/path`. */
+/** How a server's bound address is written: `127.0.0.1:8000`, `[::1]:8000`. */
 function addressOf(server: net.Server): string {
-  const address = server.address()!;
-  if (typeof address === 'string') return `unix:${address}`;
+  const address = server.address() as net.AddressInfo;
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
 
-/**
- * A socket file that is left over from a server that was killed makes `listen` fail with
- * EADDRINUSE, although nothing listens there any more. Remove it when nothing answers on it; leave a
- * live socket (listen then reports the conflict) and refuse to touch anything that is not a socket.
- */
-export async function removeStaleSocket(path: string): Promise<void> {
-  let stats;
-  try {
-    stats = await lstat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  if (!stats.isSocket()) throw new Error(`cannot listen on unix:${path}: the file exists and is not a socket`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(path, () => { probe.destroy(); resolve(true); });
-    probe.on('error', () => resolve(false));
+/** Listen; an error after that (EMFILE on accept) goes to `later` and must not take the server down. */
+function listen(server: http.Server, where: { path: string } | { host: string; port: number }, later: (error: Error) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      server.on('error', later);
+      resolve();
+    });
   });
-  if (!alive) await unlink(path);
 }
 
+/**
+ * Listen on `bind`. A Unix socket is bound under a temporary name and moved onto its path (see
+ * unix-socket.ts): `owner` is the process that holds it, this one or a cluster primary; only a
+ * server of its own checks that the path is free (workers share their primary's socket).
+ */
+async function listenOn(server: http.Server, bind: Bind, owner: number, shared: boolean, later: (error: Error) => void): Promise<OwnedSocket | undefined> {
+  if (!('path' in bind)) {
+    await listen(server, { host: bind.host, port: bind.port }, later);
+    return undefined;
+  }
+  const binding = bindingPath(bind.path, owner);
+  if (!shared) await checkSocketPath(bind.path);
+  await listen(server, { path: binding }, later);
+  return claimSocketPath(binding, bind.path);
+}
+
+/** Why node reports a client error, as the short answer it gets. */
 const CLIENT_ERRORS = new Map<string, [number, string]>([
   ['HPE_HEADER_OVERFLOW', [431, 'Request Header Fields Too Large']],
   ['HPE_CHUNK_EXTENSIONS_OVERFLOW', [413, 'Payload Too Large']],
   ['ERR_HTTP_REQUEST_TIMEOUT', [408, 'Request Timeout']],
 ]);
 
+/** How long refused connections are only counted after one is logged: a flood of them writes two lines per address in this time. */
+const REFUSALS_WINDOW = 5000;
+
+/**
+ * The log of refused connections (`maxConnections`) for one address: the first refusal is logged at
+ * once, the next ones in the following REFUSALS_WINDOW are counted and logged as one line at its end
+ * (or at shutdown), so a flood of connections cannot flood the log.
+ */
+function refusalLog(log: (message: string) => void, where: string, limit: number) {
+  let counted = 0;
+  let since = 0;
+  let window: NodeJS.Timeout | undefined;
+  const report = (seconds: string) => {
+    window = undefined;
+    if (counted > 0) log(`refused ${counted} more connection(s) on ${where} in the last ${seconds} s: maxConnections (${limit}) reached`);
+    counted = 0;
+  };
+  return {
+    refused() {
+      if (window !== undefined) {
+        counted++;
+        return;
+      }
+      log(`refused a connection on ${where}: maxConnections (${limit}) reached`);
+      since = Date.now();
+      window = setTimeout(() => report(String(REFUSALS_WINDOW / 1000)), REFUSALS_WINDOW);
+    },
+    flush() {
+      clearTimeout(window);
+      report(((Date.now() - since) / 1000).toFixed(1));
+    },
+  };
+}
+
 /** Bind every address in turn; on a failure, close the ones already bound and reject. */
-async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: ServeSettings): Promise<RunningServer> {
+async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: ServeSettings, owner: number): Promise<RunningServer> {
   const { log, accessLog } = settings;
   /** Responses not yet over: at shutdown they are told to close their connection when done. */
   const inFlight = new Set<ServerResponse>();
-  /** Each connection's response in progress: a broken follow-up request must not be answered into it. */
-  const current = new WeakMap<Duplex, ServerResponse>();
+  /** Each connection's latest response: what a client error on it concerns, and what it must wait for. */
+  const latest = new WeakMap<Duplex, ServerResponse>();
+  /** Connections with a client error being dealt with: node reports one again with each later chunk. */
+  const refusing = new WeakSet<Duplex>();
   /** Open connections; at shutdown those that never sent a byte are closed (node keeps them). */
   const sockets = new Set<Socket>();
   const servers: http.Server[] = [];
+  const owned: (OwnedSocket | undefined)[] = [];
+  const refusals: ReturnType<typeof refusalLog>[] = [];
   let closing: Promise<void> | undefined;
 
-  const listener = toNodeListener(appOrHolder, {
+  const { listener, answerInstead } = servingListener(appOrHolder, {
+    responseTimeout: settings.responseTimeout,
     onError(error, env) {
-      log(`error in ${env.method} ${env.scriptName}${env.pathInfo}: ${error instanceof Error ? error.stack : String(error)}`);
+      // A timeout has no stack worth reading; an app's error has.
+      const text = (error as { code?: unknown }).code === 'ERR_PROXYFIX_RESPONSE_TIMEOUT' ? (error as Error).message
+        : error instanceof Error ? error.stack : String(error);
+      log(`error in ${env.method} ${env.scriptName}${env.pathInfo}: ${text}`);
     },
     onResponse: accessLog === undefined ? undefined : (info) => accessLog(accessLine(info)),
   });
@@ -125,28 +178,49 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
 
   function onRequest(req: IncomingMessage, res: ServerResponse) {
     inFlight.add(res);
-    current.set(req.socket, res);
-    if (closing !== undefined) res.setHeader('Connection', 'close');
+    latest.set(req.socket, res);
+    // keepAliveTimeout 0 means no keep-alive (as in nginx), where node would keep the connection for ever.
+    if (closing !== undefined || settings.keepAliveTimeout === 0) res.setHeader('Connection', 'close');
     res.once('close', () => {
       inFlight.delete(res);
-      if (current.get(req.socket) === res) current.delete(req.socket);
+      // An idle keep-alive connection need not keep its last exchange alive: once the request is
+      // whole, a later client error on the connection concerns a request of its own.
+      if (req.complete && latest.get(req.socket) === res) latest.delete(req.socket);
       // Its connection may just have become idle: during shutdown, idle connections go.
       if (closing !== undefined) setImmediate(closeIdle);
     });
     listener(req, res);
   }
 
-  function onClientError(error: NodeJS.ErrnoException, socket: Duplex) {
-    const answered = current.get(socket)?.headersSent === true;
-    // A reset peer reads nothing; a connection with a response on the wire must not get a second one.
-    if (socket.writable && !answered && error.code !== 'ECONNRESET') {
-      const [status, reason] = CLIENT_ERRORS.get(String(error.code)) ?? [400, 'Bad Request'];
+  /** A short answer on the connection itself, for a request no app has, then close it. */
+  function refuse(socket: Duplex, status: number, reason: string) {
+    if (socket.writable) {
       const body = `${reason}\n`;
       socket.write(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
         `Content-Length: ${body.length}\r\n\r\n${body}`);
       accessLog?.(refusedLine((socket as Socket).remoteAddress ?? '', status, body.length));
     }
     socket.destroy();
+  }
+
+  function onClientError(error: NodeJS.ErrnoException, socket: Duplex) {
+    if (refusing.has(socket)) return;
+    refusing.add(socket);
+    const [status, reason] = CLIENT_ERRORS.get(String(error.code)) ?? [400, 'Bad Request'];
+    const res = latest.get(socket);
+    if (res !== undefined && !res.req.complete) {
+      // The error is in the body of a request the app has (cut short, malformed, too slow): that
+      // request gets the answer and its one log line, in place of the app's.
+      answerInstead(res, status, reason);
+    } else if (error.code === 'ECONNRESET') {
+      socket.destroy();
+    } else if (res !== undefined && !res.closed) {
+      // A request pipelined behind ones still being answered: they get their answers (and their
+      // log lines, written as their responses end) first, in order.
+      res.once('close', () => setImmediate(refuse, socket, status, reason));
+    } else {
+      refuse(socket, status, reason);
+    }
   }
 
   // The timeouts are checked on this interval, so it follows the shortest of them (node's default
@@ -164,56 +238,47 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
         connectionsCheckingInterval,
       }, onRequest);
       server.keepAliveTimeout = settings.keepAliveTimeout;
+      // node keeps this many header lines and drops the rest; the listener refuses a request that reaches it.
+      server.maxHeadersCount = settings.maxHeaderLines + 1;
       if (settings.maxConnections !== Infinity) server.maxConnections = settings.maxConnections;
       server.on('clientError', onClientError);
       server.on('connection', (socket: Socket) => {
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
       });
-      server.on('drop', () => log(`refused a connection on ${bind.text}: maxConnections (${settings.maxConnections}) reached`));
+      const refused = refusalLog(log, bind.text, settings.maxConnections);
+      refusals.push(refused);
+      server.on('drop', refused.refused);
       servers.push(server);
-      if ('path' in bind) await removeStaleSocket(bind.path);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen('path' in bind ? { path: bind.path } : { host: bind.host, port: bind.port }, () => {
-          server.off('error', reject);
-          // After start-up an error (EMFILE on accept) must not take the whole server down.
-          server.on('error', (error) => log(`server error on ${bind.text}: ${error.message}`));
-          resolve();
-        });
-      });
+      owned.push(await listenOn(server, bind, owner, settings.workers > 0, (error) => log(`server error on ${bind.text}: ${error.message}`)));
     }
   } catch (error) {
-    for (const server of servers) if (server.listening) server.close();
+    await Promise.all(servers.map((server) => server.listening && new Promise((resolve) => server.close(resolve))));
+    for (const socket of owned) if (socket !== undefined) await releaseSocketPath(socket);
     throw error;
   }
 
-  const addresses = servers.map(addressOf);
+  const addresses = servers.map((server, i) => owned[i] === undefined ? addressOf(server) : `unix:${owned[i].path}`);
   return {
     addresses,
     servers,
     workers: [],
     close() {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (async () => {
         for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
         // node's close() closes idle keep-alive connections but not fresh ones, which load
         // balancers open ahead of need; one that has sent nothing has no request to finish.
         for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
-        let open = servers.length;
         const force = setTimeout(() => {
           log(`drainTimeout (${settings.drainTimeout} ms) reached: closing ${inFlight.size} unfinished request(s)`);
           for (const server of servers) server.closeAllConnections();
         }, settings.drainTimeout);
-        for (const server of servers) {
-          // node's close() stops accepting and closes idle connections; busy ones close as they finish.
-          server.close(() => {
-            if (--open === 0) {
-              clearTimeout(force);
-              resolve();
-            }
-          });
-        }
-      });
+        // node's close() stops accepting and closes idle connections; busy ones close as they finish.
+        await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+        clearTimeout(force);
+        for (const refused of refusals) refused.flush();
+        for (const socket of owned) if (socket !== undefined) await releaseSocketPath(socket);
+      })();
       return closing;
     },
   };

@@ -34,7 +34,8 @@ export interface ServeOptions {
   workers?: number;
   /**
    * Milliseconds an idle keep-alive connection is kept open. Keep it above the proxy's own idle
-   * timeout for upstream connections (nginx `keepalive_timeout` in an upstream block).
+   * timeout for upstream connections (nginx `keepalive_timeout` in an upstream block). 0 turns
+   * keep-alive off, as nginx's `keepalive_timeout 0` does: every response closes its connection.
    * @default 5000
    */
   keepAliveTimeout?: number;
@@ -53,6 +54,22 @@ export interface ServeOptions {
    * @default 16384
    */
   maxHeaderSize?: number;
+  /**
+   * Most header lines in a request; more get a 431. node itself keeps only its first 1,000 lines and
+   * drops the rest without a word, which can drop a proxy's X-Forwarded-For written after a
+   * client's lines: no request reaches the app with a line missing. 200 is twice the limit of
+   * Apache httpd, gunicorn and HAProxy (100, 100, 101): no browser or proxy chain comes near it.
+   * @default 200
+   */
+  maxHeaderLines?: number;
+  /**
+   * Milliseconds the app has to start its answer, from the request's arrival; past it the client
+   * gets a 503 with `Connection: close`, the log says so, and the server carries on. While the
+   * request body is still arriving the time starts again (`requestTimeout` bounds slow uploads).
+   * The default is nginx's `proxy_read_timeout`; 0 for no limit.
+   * @default 60000
+   */
+  responseTimeout?: number;
   /**
    * Most connections open at once, per address (and per worker). Connections beyond it are
    * refused: closed at once, which a proxy reads as "try another upstream".
@@ -114,6 +131,8 @@ export interface ServeSettings {
   headersTimeout: number;
   requestTimeout: number;
   maxHeaderSize: number;
+  maxHeaderLines: number;
+  responseTimeout: number;
   maxConnections: number;
   drainTimeout: number;
   restartDelay: number;
@@ -125,7 +144,7 @@ export interface ServeSettings {
 export type Bind = { host: string; port: number; text: string } | { path: string; text: string };
 
 type IntegerOption = 'workers' | 'keepAliveTimeout' | 'headersTimeout' | 'requestTimeout' | 'maxHeaderSize' |
-  'maxConnections' | 'drainTimeout' | 'restartDelay' | 'maxRestartDelay';
+  'maxHeaderLines' | 'responseTimeout' | 'maxConnections' | 'drainTimeout' | 'restartDelay' | 'maxRestartDelay';
 
 /** Where a server listens when `bind` is not given (gunicorn's default, on port 8000). */
 const DEFAULT_BIND = '127.0.0.1:8000';
@@ -137,6 +156,8 @@ const INTEGERS: Readonly<Record<IntegerOption, { default: number; min: number }>
   headersTimeout: { default: 60_000, min: 1 },
   requestTimeout: { default: 300_000, min: 0 },
   maxHeaderSize: { default: 16_384, min: 1 },
+  maxHeaderLines: { default: 200, min: 1 },
+  responseTimeout: { default: 60_000, min: 0 },
   maxConnections: { default: Infinity, min: 1 },
   drainTimeout: { default: 30_000, min: 0 },
   restartDelay: { default: 100, min: 1 },
@@ -161,6 +182,8 @@ export function checkServeOptions(options: ServeOptions): ServeSettings {
     headersTimeout: integer('headersTimeout', options.headersTimeout),
     requestTimeout: integer('requestTimeout', options.requestTimeout),
     maxHeaderSize: integer('maxHeaderSize', options.maxHeaderSize),
+    maxHeaderLines: integer('maxHeaderLines', options.maxHeaderLines),
+    responseTimeout: integer('responseTimeout', options.responseTimeout),
     maxConnections: options.maxConnections === Infinity ? Infinity : integer('maxConnections', options.maxConnections),
     drainTimeout: integer('drainTimeout', options.drainTimeout),
     restartDelay: integer('restartDelay', options.restartDelay),

@@ -9,6 +9,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
 import { addressUrl, parseBind, type Bind, type RunningServer, type ServeSettings } from './settings.js';
+import { bindingPath, checkSocketPath } from './unix-socket.js';
 
 /** The messages between the primary and its workers. */
 interface ReadyMessage {
@@ -25,9 +26,18 @@ const SHUTDOWN = { proxyfix: 'shutdown' } as const;
  */
 const BINDS_ENV = 'PROXYFIX_WORKER_BINDS';
 
-/** `bind` with port 0 replaced by a port that is free now. */
-async function resolvePort(bind: Bind): Promise<Bind> {
-  if ('path' in bind || bind.port !== 0) return bind;
+/**
+ * `bind` as the workers get it: port 0 replaced by a port that is free now; a Unix socket path
+ * checked (free, not too long) here, once, since the workers share the socket node binds for the
+ * first of them and do not check it themselves.
+ */
+async function prepareBind(bind: Bind): Promise<Bind> {
+  if ('path' in bind) {
+    bindingPath(bind.path, process.pid);
+    await checkSocketPath(bind.path);
+    return bind;
+  }
+  if (bind.port !== 0) return bind;
   const probe = net.createServer();
   await new Promise<void>((resolve, reject) => {
     probe.once('error', reject);
@@ -65,7 +75,7 @@ function send(worker: Worker, message: object): void {
 /** In the primary: start the workers; resolves once all are listening. */
 export async function startPrimary(settings: ServeSettings): Promise<RunningServer> {
   const { log } = settings;
-  const binds = await Promise.all(settings.binds.map(resolvePort));
+  const binds = await Promise.all(settings.binds.map(prepareBind));
   const workerEnv = { [BINDS_ENV]: JSON.stringify(binds.map((bind) => bind.text)) };
   const slots: Slot[] = Array.from({ length: settings.workers }, () => ({
     worker: undefined, readyAt: undefined, failures: 0, restart: undefined,
