@@ -8,18 +8,12 @@
  * else is true: reading it would read the client.
  */
 import type { ProbeAnswer } from '../middleware/probe.js';
+import type { ProxyFixOptions } from '../middleware/proxy-fix/options.js';
 import { parseAddress } from '../net/address.js';
 import { parseNode } from '../net/forwarded.js';
 
 /** The counting options, as proxyFix spells them. */
-export interface CountOptions {
-  xFor?: number;
-  xProto?: number;
-  xHost?: number;
-  xPort?: number;
-  xPrefix?: number;
-  forwarded?: number;
-}
+export type CountOptions = Pick<ProxyFixOptions, 'xFor' | 'xProto' | 'xHost' | 'xPort' | 'xPrefix' | 'forwarded'>;
 
 export type Family = 'x-forwarded' | 'forwarded';
 
