@@ -159,7 +159,8 @@ export interface EnvInit extends Partial<Omit<GatewayEnv, 'headers'>> {
  * `localhost:80`).
  */
 export function createEnv(init: EnvInit = {}): GatewayEnv {
-  const headers: Record<string, string> = {};
+  // No prototype, as the adapters build theirs: a header named `__proto__` is a header like any other.
+  const headers = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(init.headers ?? {})) {
     const key = name.toLowerCase();
     for (const line of Array.isArray(value) ? value : [value]) headers[key] = joinHeaderLine(key, headers[key], line);

@@ -100,3 +100,12 @@ t.test('lintResponse names every problem', async (t) => {
     'body is neither a string, a Uint8Array nor an async iterable',
   ]);
 });
+
+t.test('createEnv keeps a header named __proto__ or constructor, as the adapters do', async (t) => {
+  // As a server would read them: names from the wire, not an object literal (where `__proto__` sets the prototype).
+  const env = createEnv({ headers: Object.fromEntries([['__proto__', 'a'], ['Constructor', 'b'], ['x-a', '1']]) });
+  t.same(Object.keys(env.headers).sort(), ['__proto__', 'constructor', 'x-a']);
+  t.equal(env.headers['__proto__'], 'a');
+  t.equal(env.headers.constructor, 'b');
+  t.same(lintEnv(env), []);
+});

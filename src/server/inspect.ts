@@ -108,7 +108,7 @@ export function inspectEnv(env: GatewayEnv, redaction: Redaction = compileRedact
   const after = fieldsOf(redactor, env);
   const recorded = env.ext[TRACE];
   const trace = recorded === undefined ? null : redactor.trace(recorded);
-  const headers: Record<string, string> = {};
+  const headers = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(env.headers)) headers[name] = redactor.header(name, value);
   return {
     verdict: verdict(env, trace, after),
