@@ -371,3 +371,20 @@ t.test('--max-header-lines and --response-timeout', async (t) => {
   t.match(stdout, /--max-header-lines N[^\n]*\n[^\n]*PROXYFIX_MAX_HEADER_LINES/);
   t.match(stdout, /--response-timeout S[^\n]*\n[^\n]*PROXYFIX_RESPONSE_TIMEOUT/);
 });
+
+t.test('--inspect-redact and --inspect-reveal configure the inspection app\'s redaction', async (t) => {
+  const { server } = await command(t, ['serve', '--inspect', '-b', '127.0.0.1:0', '--no-access-log',
+    '--inspect-redact', 'x-tenant', '--inspect-reveal', 'x-author']);
+  const port = Number(server!.addresses[0]!.split(':').at(-1));
+  const answer = JSON.parse((await request({ port }, { path: '/', headers: { 'x-tenant': 'acme', 'x-author': 'ada', authorization: 'Bearer abc' } })).body) as
+    { request: { headers: Record<string, string> } };
+  t.match(answer.request.headers, { 'x-tenant': '(redacted)', 'x-author': 'ada', authorization: '(redacted)' });
+  const fromEnv = await command(t, ['serve', '--inspect', '-b', '127.0.0.1:0', '--no-access-log'], { PROXYFIX_INSPECT_REDACT: 'x-tenant' });
+  const envPort = Number(fromEnv.server!.addresses[0]!.split(':').at(-1));
+  const second = JSON.parse((await request({ port: envPort }, { path: '/', headers: { 'x-tenant': 'acme' } })).body) as { request: { headers: Record<string, string> } };
+  t.equal(second.request.headers['x-tenant'], '(redacted)', 'PROXYFIX_INSPECT_REDACT');
+  const notInspect = await command(t, ['serve', `${apps}:app`, '--inspect-redact', 'x-tenant']);
+  t.match(notInspect.error, { exitCode: 2, message: /apply to --inspect/ });
+  const both = await command(t, ['serve', '--inspect', '-b', '127.0.0.1:0', '--inspect-redact', 'x-a', '--inspect-reveal', 'x-a']);
+  t.match(both.error, { exitCode: 2, message: /is also in `redact`/ });
+});

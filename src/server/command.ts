@@ -47,7 +47,7 @@ interface OptionSpec {
   short?: string;
   kind: Kind;
   /** Where the value goes: a proxyFix option, a serve option, or the command itself. */
-  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' | 'probeToken' | 'probePath' };
+  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' | 'probeToken' | 'probePath' | 'inspectRedact' | 'inspectReveal' };
   value?: string;
   help: string;
 }
@@ -73,6 +73,10 @@ const SPECS: readonly OptionSpec[] = [
   { flag: 'trust-unix-socket', kind: 'boolean', target: { proxyFix: 'trustUnixSocket' },
     help: 'trust a peer on a Unix socket (with --trusted)' },
   { flag: 'inspect', kind: 'boolean', target: { command: 'inspect' }, help: 'serve the inspection app instead of MODULE:EXPORT' },
+  { flag: 'inspect-redact', kind: 'list', target: { command: 'inspectRedact' }, value: 'NAMES',
+    help: 'with --inspect: more comma-separated header and parameter names to show as (redacted)' },
+  { flag: 'inspect-reveal', kind: 'list', target: { command: 'inspectReveal' }, value: 'NAMES',
+    help: 'with --inspect: names a redaction rule would hide that are shown as sent' },
   { flag: 'probe-token', kind: 'text', target: { command: 'probeToken' }, value: 'TOKEN',
     help: 'answer `proxyfix check` at the probe path to requests carrying this token (16+ characters)' },
   { flag: 'probe-path', kind: 'text', target: { command: 'probePath' }, value: 'PATH',
@@ -174,6 +178,8 @@ interface Command {
   noAccessLog: boolean;
   probeToken?: string;
   probePath?: string;
+  inspectRedact?: string[];
+  inspectReveal?: string[];
   proxyFixOptions: Record<string, unknown>;
   serveOptions: Record<string, unknown>;
 }
@@ -313,7 +319,11 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<Running
     const command = readCommand(argv, io);
     if (command === undefined) return undefined;
     const { interface: kind, ...serveOptions } = command.serveOptions as ServeOptions;
-    const loaded = command.inspect ? inspectApp() : await servedApp(await loadApp(command.app!, io.cwd), kind);
+    if (!command.inspect && (command.inspectRedact !== undefined || command.inspectReveal !== undefined)) {
+      throw new CommandError('--inspect-redact and --inspect-reveal apply to --inspect, the inspection app');
+    }
+    const loaded = command.inspect ? inspectApp({ redact: command.inspectRedact, reveal: command.inspectReveal })
+      : await servedApp(await loadApp(command.app!, io.cwd), kind);
     let app: GatewayApp | GatewayHolder = loaded;
     // A holder's gatewayApp is still read on every request, under the middlewares.
     const inner: GatewayApp = typeof loaded === 'function' ? loaded : (env) => loaded.gatewayApp(env);
