@@ -17,13 +17,14 @@
  */
 import { ForwardedFromRight } from './net/forwarded.js';
 import { isBlank, ListFromRight } from './net/list.js';
+import { REQUEST_FIELDS, type RequestField } from './gateway.js';
 import type { FieldTrace, ProxyFixTrace } from './trace.js';
 
 /** At most this many proxies are drawn; deeper values (a client can send thousands) are counted in `omitted`. */
 export const MAX_PROXIES = 16;
 
 /** The env fields a chain reads, before and after fixing: a probe's answer or an inspection has them. */
-export type ChainFields = Record<(typeof FIELDS)[number], string>;
+export type ChainFields = Record<RequestField, string>;
 
 /** What a chain is built from: a probe answer, or an inspection with `headers: request.headers`. */
 export interface ChainInput {
@@ -69,7 +70,6 @@ export interface Chain {
   omitted: number;
 }
 
-const FIELDS = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName', 'pathInfo', 'queryString'] as const;
 
 const NO_TRACE = 'No decision trace, so the app sees the socket peer as its client; ' +
   'put proxyFix with `trace: true` in front to see the chain.';
@@ -181,7 +181,7 @@ function addressOf(value: string, family: ProxyFixTrace['family']): string | nul
 /** The fields fixing changed, as the app sees them now. */
 function changedFields(before: ChainFields, after: ChainFields): Record<string, string> {
   const changed: Record<string, string> = {};
-  for (const field of FIELDS) if (after[field] !== before[field]) changed[field] = after[field];
+  for (const field of REQUEST_FIELDS) if (after[field] !== before[field]) changed[field] = after[field];
   return changed;
 }
 

@@ -79,6 +79,13 @@ export type FixedField =
   | 'serverPort'
   | 'scriptName';
 
+/**
+ * The fields that say where a request came from and what it asked for: what the inspection app,
+ * the probe and the chain picture show, before and after fixing.
+ */
+export const REQUEST_FIELDS = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName', 'pathInfo', 'queryString'] as const;
+export type RequestField = (typeof REQUEST_FIELDS)[number];
+
 /** `env.ext[ORIGINALS]`: each replaced field's value before the first middleware replaced it. */
 export const ORIGINALS = 'proxyfix.orig';
 

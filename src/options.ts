@@ -115,6 +115,27 @@ export function checkTrustUnixSocket(trusted: unknown, trustUnixSocket: unknown)
   return trustUnixSocket === true;
 }
 
+/** The longest delay node's timers keep: above it they fire at once instead of late. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** An integer from `min` to `max`; `unit` is said after the number (` (milliseconds)`). */
+export function checkInteger(option: string, value: unknown, min: number, max: number, unit = ''): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', option, `must be an integer${unit}, got ${describe(value)}`);
+  }
+  if (value < min || value > max) {
+    throw configError('ERR_PROXYFIX_OPTION_RANGE', option, `must be from ${min} to ${max}${unit}, got ${value}`);
+  }
+  return value;
+}
+
+/** What a header value carries unchanged from end to end: visible ASCII, no spaces or controls. */
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+
+export function isVisibleAscii(value: unknown): value is string {
+  return typeof value === 'string' && VISIBLE_ASCII.test(value);
+}
+
 /** An RFC 9110 token: what a header name or a method must be. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

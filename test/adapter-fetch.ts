@@ -3,11 +3,11 @@
  * a real Hono app and @hono/node-server: the env built from a Request, the Response built from a
  * gateway response, and what a fetch handler sees once proxyFix has run in front of it.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono } from 'hono';
 import { readFileSync } from 'node:fs';
-import http, { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -19,7 +19,7 @@ import { toNodeListener } from '../src/adapters/node.js';
 import { proxyFixFetch } from '../src/fetch.js';
 import { createEnv, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
 import { proxyFix } from '../src/middleware/proxy-fix/index.js';
-import { request } from './fixtures/http-client.js';
+import { listen, request } from './fixtures/http-client.js';
 import { certificate } from './fixtures/certificates.js';
 import { tempDir } from './fixtures/teardown.js';
 
@@ -41,16 +41,6 @@ function gate() {
   return { open, opened };
 }
 
-/** Start `listener` on a free loopback port; closed when the test ends. */
-async function listen(t: Test, listener: http.RequestListener): Promise<number> {
-  const server = http.createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return (server.address() as AddressInfo).port;
-}
 
 /** Run `fn` with what it writes to process.stderr kept instead of shown. */
 async function stderrOf(fn: () => Promise<unknown>): Promise<string> {

@@ -8,7 +8,7 @@
  * the fetch adapter, Cookie lines, a second adapter on a fixed request, next() called twice, a
  * fetch handler served as a listener, refusals without back-pressure); the rest pin what held.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
@@ -33,7 +33,7 @@ import { trustGate } from '../src/middleware/trust-gate.js';
 import { proxyFixExpress, proxyFixNode } from '../src/node.js';
 import { serve } from '../src/server/serve.js';
 import { frameworks, ORIGIN, PATH, type View } from './fixtures/frameworks.js';
-import { rawExchange, request } from './fixtures/http-client.js';
+import { listen, rawExchange, request } from './fixtures/http-client.js';
 import { certificate } from './fixtures/certificates.js';
 import { tempDir } from './fixtures/teardown.js';
 import { getWithLines, parseResponses, type RawResponse } from './fixtures/raw-http.js';
@@ -54,14 +54,6 @@ const PROXY_LINES: [string, string][] = [
   ['X-Forwarded-For', '203.0.113.7'], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', 'api.shop.example.com:8443'], ['X-Forwarded-Prefix', '/app'],
 ];
 
-async function listen(t: Test, server: http.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return (server.address() as AddressInfo).port;
-}
 
 /** Send `head` (one or more requests, the last saying Connection: close) and read every response. */
 async function exchange(port: number, head: string): Promise<RawResponse[]> {

@@ -4,16 +4,14 @@
  * ships no fixtures); this test keeps the two equal both ways, so a name cannot be added to one and
  * forgotten in the other, and checks that every name in the fixture really is stripped.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import requestIp from 'request-ip';
 import { fromNodeListener, toNodeListener } from '../src/adapters/node.js';
 import { createEnv, type GatewayApp } from '../src/gateway.js';
 import { isToken } from '../src/options.js';
 import { FORWARDING_HEADER_PREFIX, FORWARDING_HEADERS, STRIPPED, trustGate } from '../src/middleware/trust-gate.js';
-import { request } from './fixtures/http-client.js';
+import { listen, request } from './fixtures/http-client.js';
 import { innerApp } from './fixtures/run.js';
 
 interface Reader {
@@ -107,9 +105,3 @@ t.test('request-ip behind trustGate sees the socket, not a forged header', async
   }
 });
 
-async function listen(t: Test, listener: http.RequestListener): Promise<number> {
-  const server = http.createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return (server.address() as AddressInfo).port;
-}

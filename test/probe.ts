@@ -4,12 +4,11 @@
  * real Express and Hono apps through the adapters.
  */
 import * as crypto from 'node:crypto';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import fc from 'fast-check';
 import { Hono } from 'hono';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { compose } from '../src/middleware/compose.js';
 import { createEnv, lintResponse, type EnvInit, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
 import { isConfigError } from '../src/options.js';
@@ -17,7 +16,7 @@ import { proxyFix, type ProxyFixOptions } from '../src/middleware/proxy-fix/inde
 import { probe, type ProbeAnswer, type ProbeOptions } from '../src/middleware/probe.js';
 import { fromNodeListener, toNodeListener } from '../src/adapters/node.js';
 import { fromFetchHandler, toFetchHandler } from '../src/adapters/fetch.js';
-import { request } from './fixtures/http-client.js';
+import { listen, request } from './fixtures/http-client.js';
 
 const TOKEN = 'c2VjcmV0LXByb2JlLXRva2VuLTQy';
 const PATH = '/.well-known/proxyfix';
@@ -407,16 +406,6 @@ t.test('property: any path, token, headers and method: never a throw, never the 
   t.ok(answers > 30, `${answers} of the runs got an answer to look into`);
 });
 
-/** Listen on a free loopback port; closed when the test ends. */
-async function listen(t: Test, listener: http.RequestListener): Promise<number> {
-  const server = http.createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return (server.address() as AddressInfo).port;
-}
 
 t.test('mounted in a real Express app through the node adapter', async (t) => {
   const app = express();

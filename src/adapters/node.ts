@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { finished, pipeline } from 'node:stream/promises';
 import { appOf, checkAppOrHolder, checkGatewayApp, checkNodeListener, tagKind } from '../app-kind.js';
-import { configError, describe } from '../options.js';
+import { checkInteger, describe, MAX_TIMER_MS } from '../options.js';
 import {
   checkResponse, FIXED, isFetchResponse, joinHeaderLine, ORIGINALS, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
@@ -264,18 +264,8 @@ export function refusalOf(req: IncomingMessage): GatewayResponse | undefined {
 /** The answer to a request whose app did not start its answer within `responseTimeout`. */
 const TOO_LATE = shortAnswer(503, 'Service Unavailable');
 
-/** Above this, node's timers fire at once instead of late. */
-const MAX_TIMER = 2 ** 31 - 1;
-
 function checkResponseTimeout(value: unknown): number {
-  if (value === undefined) return 0;
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'responseTimeout', `must be an integer (milliseconds), got ${describe(value)}`);
-  }
-  if (value < 0 || value > MAX_TIMER) {
-    throw configError('ERR_PROXYFIX_OPTION_RANGE', 'responseTimeout', `must be from 0 to ${MAX_TIMER} (milliseconds), got ${value}`);
-  }
-  return value;
+  return value === undefined ? 0 : checkInteger('responseTimeout', value, 0, MAX_TIMER_MS, ' (milliseconds)');
 }
 
 /** Let go of an answer that came too late: a streamed body that will never be read is closed. */

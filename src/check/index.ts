@@ -12,7 +12,7 @@
  * The folder: plan.ts (the requests), run.ts (sending them), analyse.ts (the findings),
  * recommend.ts (the options), samples.ts (the shipped configs), report.ts (text, JSON, HTML).
  */
-import { checkOptions, configError, describe } from '../options.js';
+import { checkOptions, configError, describe, isVisibleAscii } from '../options.js';
 import { analyse } from './analyse.js';
 import { planRequests, probeUrl } from './plan.js';
 import { reportHtml, reportJson, reportText, type CheckReport } from './report.js';
@@ -59,13 +59,11 @@ export interface CheckOptions {
 const KNOWN_OPTIONS = new Set(['token', 'direct', 'timeoutMs', 'maxRequests', 'ca', 'localAddress', 'onProgress']);
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_REQUESTS = 40;
-/** What can travel in a header line unchanged: visible ASCII. */
-const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 
 function checkCheckOptions(options: CheckOptions): Required<Pick<CheckOptions, 'timeoutMs' | 'maxRequests'>> {
   checkOptions(options, KNOWN_OPTIONS, 'check');
   const { token, timeoutMs = DEFAULT_TIMEOUT_MS, maxRequests = DEFAULT_MAX_REQUESTS } = options;
-  if (typeof token !== 'string' || !TOKEN_CHARS.test(token)) {
+  if (!isVisibleAscii(token)) {
     // Not quoted back: it is a secret.
     throw configError('ERR_PROXYFIX_OPTION_TYPE', 'token', 'is required: the probe\'s token, visible ASCII characters only');
   }

@@ -20,8 +20,8 @@
  * It sees what the middlewares in front of it did, so it goes inside proxyFix, with `trace: true`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ORIGINALS, refusal, type GatewayApp, type GatewayEnv, type GatewayResponse, type Middleware, originalValue } from '../gateway.js';
-import { checkOptions, configError, describe } from '../options.js';
+import { ORIGINALS, REQUEST_FIELDS, refusal, type GatewayApp, type GatewayEnv, type GatewayResponse, type Middleware, originalValue, type RequestField } from '../gateway.js';
+import { checkOptions, configError, describe, isVisibleAscii } from '../options.js';
 import { bothForms } from '../app-kind.js';
 import { parsePrefix } from '../net/prefix.js';
 import { compileRedaction, REDACTED, Redactor, type Redacted } from '../redact.js';
@@ -49,7 +49,7 @@ export interface ProbeOptions {
 }
 
 /** The env fields an answer shows, before and after fixing. */
-export type ProbeFields = Pick<GatewayEnv, (typeof FIELDS)[number]>;
+export type ProbeFields = Pick<GatewayEnv, RequestField>;
 
 /** An option value as the answer shows it: JSON, with `Infinity` and functions spelled as strings. */
 export type EchoedOption = string | number | boolean | null | EchoedOption[] | { [name: string]: EchoedOption };
@@ -80,10 +80,7 @@ export const PROBE_TOKEN_HEADER = 'proxyfix-probe-token';
 export const DEFAULT_PROBE_PATH = '/.well-known/proxyfix';
 /** Long enough that guessing is hopeless; a short one is likely a placeholder left in. */
 const MIN_TOKEN_LENGTH = 16;
-/** What a header value can carry unchanged: visible ASCII, no spaces (trimmed at the ends). */
-const TOKEN_CHARS = /^[\x21-\x7e]+$/;
 
-const FIELDS = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName', 'pathInfo', 'queryString'] as const;
 const KNOWN_OPTIONS = new Set(['path', 'token', 'options']);
 
 function digest(value: string): Buffer {
@@ -154,7 +151,7 @@ function compileProbe(input: ProbeOptions): CompiledProbe {
     throw configError('ERR_PROXYFIX_OPTION_TYPE', 'token',
       `is required: a secret of at least ${MIN_TOKEN_LENGTH} characters that probe requests carry in ${PROBE_TOKEN_HEADER}, got ${describe(token)}`);
   }
-  if (!TOKEN_CHARS.test(token)) {
+  if (!isVisibleAscii(token)) {
     // Not quoted back: it is a secret, and what is wrong with it is said in words.
     throw configError('ERR_PROXYFIX_OPTION_TYPE', 'token', 'must be visible ASCII characters only (no spaces or control characters): it travels in a header');
   }
@@ -185,7 +182,7 @@ function answerFor(env: GatewayEnv, probe: CompiledProbe, redactor: Redactor): P
   const originals: Partial<Record<string, string>> = env.ext[ORIGINALS] ?? {};
   const before = {} as ProbeFields;
   const after = {} as ProbeFields;
-  for (const field of FIELDS) {
+  for (const field of REQUEST_FIELDS) {
     before[field] = originals[field] ?? env[field];
     after[field] = env[field];
   }

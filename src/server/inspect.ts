@@ -16,7 +16,7 @@ import { TRACE, type FieldTrace, type ProxyFixTrace } from '../trace.js';
 import { checkOptions } from '../options.js';
 import { chainOf } from '../chain.js';
 import { chainSvg } from '../chain-svg.js';
-import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, requestUrl } from '../gateway.js';
+import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, REQUEST_FIELDS, requestUrl, type RequestField } from '../gateway.js';
 import { compileRedaction, type Redacted, type Redaction, Redactor } from '../redact.js';
 
 export interface InspectOptions {
@@ -35,7 +35,7 @@ export interface InspectOptions {
 }
 
 /** The env fields shown before and after fixing, plus the URL they add up to. */
-export type InspectedFields = Pick<GatewayEnv, (typeof FIELDS)[number]> & {
+export type InspectedFields = Pick<GatewayEnv, RequestField> & {
   /** The URL an app builds from these fields: what its links and redirects point to. */
   url: string;
 };
@@ -55,7 +55,6 @@ export interface Inspection {
   redacted: Redacted;
 }
 
-const FIELDS = ['remoteAddr', 'remotePort', 'scheme', 'host', 'serverName', 'serverPort', 'scriptName', 'pathInfo', 'queryString'] as const;
 
 const KNOWN_OPTIONS = new Set(['redact', 'reveal']);
 
@@ -102,7 +101,7 @@ export function inspectEnv(env: GatewayEnv, redaction: Redaction = compileRedact
   const redactor = new Redactor(redaction);
   const originals = env.ext[ORIGINALS] ?? {};
   const beforeAsIs = { ...env, ...originals };
-  const changed = ([...FIELDS, 'url'] as const).filter((key) =>
+  const changed = ([...REQUEST_FIELDS, 'url'] as const).filter((key) =>
     key === 'url' ? requestUrl(beforeAsIs) !== requestUrl(env) : beforeAsIs[key] !== env[key]);
   const before = fieldsOf(redactor, beforeAsIs);
   const after = fieldsOf(redactor, env);
@@ -122,9 +121,9 @@ export function inspectEnv(env: GatewayEnv, redaction: Redaction = compileRedact
 }
 
 /** The fields as shown, and the URL they make as shown. */
-function fieldsOf(redactor: Redactor, env: Pick<GatewayEnv, (typeof FIELDS)[number]>): InspectedFields {
+function fieldsOf(redactor: Redactor, env: Pick<GatewayEnv, RequestField>): InspectedFields {
   const fields = {} as Omit<InspectedFields, 'url'>;
-  for (const field of FIELDS) fields[field] = env[field];
+  for (const field of REQUEST_FIELDS) fields[field] = env[field];
   const shown = redactor.fields(fields);
   return { ...shown, url: requestUrl(shown) };
 }

@@ -9,7 +9,7 @@
 import type http from 'node:http';
 import net from 'node:net';
 import type { AppInterface } from '../adapters/interface.js';
-import { checkOptions, configError, describe } from '../options.js';
+import { checkInteger, checkOptions, configError, describe, MAX_TIMER_MS } from '../options.js';
 import { logWriter, type LogSink } from './access-log.js';
 
 export interface ServeOptions {
@@ -202,19 +202,9 @@ export function checkServeOptions(options: ServeOptions): ServeSettings {
   return settings;
 }
 
-/** Above this, node's timers fire at once instead of late. */
-const MAX_TIMER = 2 ** 31 - 1;
-
 function integer(option: IntegerOption, value: unknown): number {
   const { default: fallback, min } = INTEGERS[option];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw configError('ERR_PROXYFIX_OPTION_TYPE', option, `must be an integer, got ${describe(value)}`);
-  }
-  if (value < min || value > MAX_TIMER) {
-    throw configError('ERR_PROXYFIX_OPTION_RANGE', option, `must be from ${min} to ${MAX_TIMER}, got ${value}`);
-  }
-  return value;
+  return value === undefined ? fallback : checkInteger(option, value, min, MAX_TIMER_MS);
 }
 
 /** Server messages carry the pid: with workers, several processes write to the same log. */
