@@ -320,12 +320,22 @@ export interface ServingListener {
   answerInstead(res: ServerResponse, status: number, text: string): void;
 }
 
+/** What a server that owns the connections may add to `toNodeListener`'s options. */
+export interface ServingOptions extends NodeListenerOptions {
+  /**
+   * Called with each env as soon as it is built, before any refusal or app sees it: for what the
+   * server knows of the connection that node does not (a PROXY protocol header's client address).
+   */
+  onEnv?: (env: GatewayEnv, req: IncomingMessage) => void;
+}
+
 /** `toNodeListener`, and the way to answer a request in place of its app. */
-export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options: NodeListenerOptions = {}): ServingListener {
+export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options: ServingOptions = {}): ServingListener {
   checkAppOrHolder('app', appOrHolder);
   const onError = options.onError ?? writeStack;
   const onResponse = options.onResponse;
   const responseTimeout = checkResponseTimeout(options.responseTimeout);
+  const onEnv = options.onEnv;
   /**
    * How to answer each request being served in place of its app. A map, not a property on the
    * response: a property added to node's ServerResponse costs every request a third of its speed.
@@ -370,6 +380,7 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
   async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = Date.now();
     const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res });
+    onEnv?.(env, req);
     let bytes: number | undefined;
     try {
       const response = await answerOf(req, res, env);
