@@ -13,7 +13,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { finished, pipeline } from 'node:stream/promises';
 import { appOf, checkAppOrHolder, checkGatewayApp, checkNodeListener, tagKind } from '../app-kind.js';
 import { checkInteger, describe, MAX_TIMER_MS } from '../options.js';
 import {
@@ -174,6 +173,93 @@ function sendsBody(status: number): boolean {
 }
 
 /**
+ * Write a response whose body is whole (a string, bytes or none) and end it: the headers, the
+ * length, the body. Returns the body bytes written. A HEAD response carries the length the GET
+ * would have: it is stated, since node sends no body.
+ */
+function writeWhole(res: ServerResponse, status: number, body: string | Uint8Array | undefined): number {
+  const withBody = sendsBody(status);
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  if (bytes !== undefined && withBody && !res.hasHeader('content-length')) res.setHeader('Content-Length', bytes.byteLength);
+  res.writeHead(status);
+  if (res.req.method === 'HEAD' || !withBody || bytes === undefined) {
+    res.end();
+    return 0;
+  }
+  res.end(bytes);
+  return bytes.byteLength;
+}
+
+/** Whether `response` has a whole body, so that it can be written without waiting on anything. */
+function isWhole(response: GatewayResponse): boolean {
+  const body = response.body;
+  return body === undefined || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+/** Set the response's headers: names as given, an array value as repeated lines. */
+function setHeaders(res: ServerResponse, headers: GatewayResponse['headers']): void {
+  if (headers === undefined) return;
+  for (const name in headers) res.setHeader(name, headers[name]!);
+}
+
+/** The error `finished` gives for a response whose connection closed before it was sent. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/**
+ * Stream `body` to `res` and end it, waiting whenever the connection is full; returns the bytes
+ * written. A plain loop rather than `stream.pipeline`, which builds an AbortController per call
+ * and aborts it when done: a DOMException with a stack trace for every response. A connection
+ * that closes part way ends the wait at once, as pipeline's does, even while the body is between
+ * chunks; the body is then told to stop (`return()`, which closes a file stream), as it is when a
+ * chunk is not bytes. A body that failed is over already.
+ */
+async function writeStreamed(res: ServerResponse, body: AsyncIterable<Uint8Array>): Promise<number> {
+  const chunks = body[Symbol.asyncIterator]();
+  // The wait in progress, ended by a close. (Racing every wait against one promise for the close
+  // would hold a reaction per chunk on it until the response ends.)
+  let interrupt: ((error: Error) => void) | undefined;
+  const onClose = () => interrupt?.(prematureClose());
+  res.once('close', onClose);
+  let sourceFailed = false;
+  let bytes = 0;
+  try {
+    for (;;) {
+      const next = await new Promise<IteratorResult<unknown>>((resolve, reject) => {
+        interrupt = reject;
+        chunks.next().then(resolve, (error: unknown) => {
+          sourceFailed = true;
+          reject(error);
+        });
+      });
+      if (next.done === true) break;
+      const chunk = next.value;
+      if (!(chunk instanceof Uint8Array)) {
+        throw new TypeError(`a response body chunk must be a Uint8Array, got ${describe(chunk)}`);
+      }
+      if (res.destroyed) throw prematureClose();
+      bytes += chunk.byteLength;
+      if (!res.write(chunk)) {
+        await new Promise<void>((resolve, reject) => {
+          interrupt = reject;
+          res.once('drain', resolve);
+        });
+      }
+    }
+  } catch (error) {
+    if (!sourceFailed) void Promise.resolve(chunks.return?.()).catch(() => {});
+    res.destroy();
+    throw error;
+  } finally {
+    res.off('close', onClose);
+  }
+  res.end();
+  await over(res);
+  return bytes;
+}
+
+/**
  * Write a gateway response to a node:http response. Header names are written as given, an array
  * value as repeated lines. Resolves with the number of body bytes written once the response is
  * complete; rejects when the body fails or the connection closes first.
@@ -184,40 +270,22 @@ function sendsBody(status: number): boolean {
 export async function writeGatewayResponse(res: ServerResponse, response: GatewayResponse): Promise<number> {
   checkResponse(response);
   const { status, headers, body } = response;
-  for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
-  const withBody = sendsBody(status);
-  const headOnly = res.req.method === 'HEAD' || !withBody;
-  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    // A HEAD response must carry the length the GET would have: state it, since node sends no body.
-    if (bytes !== undefined && withBody && !res.hasHeader('content-length')) {
-      res.setHeader('Content-Length', bytes.byteLength);
-    }
-    res.writeHead(status);
-    res.end(headOnly ? undefined : bytes);
-    await finished(res);
-    return headOnly || bytes === undefined ? 0 : bytes.byteLength;
+  setHeaders(res, headers);
+  if (isWhole(response)) {
+    const bytes = writeWhole(res, status, body as string | Uint8Array | undefined);
+    await over(res);
+    return bytes;
   }
+  const stream = body as AsyncIterable<Uint8Array>;
   res.writeHead(status);
-  if (headOnly) {
+  if (res.req.method === 'HEAD' || !sendsBody(status)) {
     // Never read, but let the source release what it holds (a file stream closes on return()).
-    await body[Symbol.asyncIterator]().return?.();
+    await stream[Symbol.asyncIterator]().return?.();
     res.end();
-    await finished(res);
+    await over(res);
     return 0;
   }
-  let bytes = 0;
-  async function* counted(source: AsyncIterable<Uint8Array>) {
-    for await (const chunk of source) {
-      if (!(chunk instanceof Uint8Array)) {
-        throw new TypeError(`a response body chunk must be a Uint8Array, got ${describe(chunk)}`);
-      }
-      bytes += chunk.byteLength;
-      yield chunk;
-    }
-  }
-  await pipeline(counted(body), res);
-  return bytes;
+  return writeStreamed(res, stream);
 }
 
 /** A short plain-text answer that closes the connection: what is said when the app cannot answer. */
@@ -274,6 +342,22 @@ function dropAnswer(response: GatewayResponse): void {
   const iterate = body?.[Symbol.asyncIterator];
   if (typeof iterate !== 'function') return;
   void (async () => { await (iterate.call(body) as AsyncIterator<Uint8Array>).return?.(); })().catch(() => {});
+}
+
+/**
+ * Whether the app's answer can be written at once: a sound response (not a promise) with a whole
+ * body, or one the app wrote itself. Anything else, a broken answer included, takes the path that
+ * waits, which reports it.
+ */
+function isPlainAnswer(answer: unknown): answer is GatewayResponse {
+  if (typeof (answer as { then?: unknown } | null)?.then === 'function') return false;
+  if (wasWritten(answer as GatewayResponse)) return true;
+  try {
+    checkResponse(answer);
+  } catch {
+    return false;
+  }
+  return isWhole(answer);
 }
 
 /** A client that closed the connection before the response was complete. */
@@ -343,10 +427,8 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
   const replacing = new WeakMap<ServerResponse, (response: GatewayResponse) => void>();
 
   /** The app's answer, or one given in its place (`answerInstead`, `responseTimeout`), whichever comes first. */
-  async function answerOf(req: IncomingMessage, res: ServerResponse, env: GatewayEnv): Promise<GatewayResponse> {
-    const refusal = refusalOf(req);
-    if (refusal !== undefined) return refusal;
-    const answer = Promise.resolve(appOf(appOrHolder)(env));
+  async function answerOf(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, early: unknown): Promise<GatewayResponse> {
+    const answer = Promise.resolve(early as GatewayResponse | Promise<GatewayResponse>);
     let timer: NodeJS.Timeout | undefined;
     let given: GatewayResponse | undefined;
     const instead = new Promise<GatewayResponse>((resolve) => {
@@ -377,25 +459,59 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
     }
   }
 
-  async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const startedAt = Date.now();
-    const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res });
-    onEnv?.(env, req);
+  /** What is done when the app throws or its answer cannot be written: tell `onError`, answer 500 (400 for a body cut short). */
+  function failed(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, error: unknown): void {
+    const cutShort = bodyCutShort(req);
+    if (!clientLeft(error) && !cutShort) onError(error, env);
+    if (res.headersSent) {
+      // Half a response is out: closing the connection is the only way left to say it failed.
+      res.destroy();
+    } else {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.writeHead(cutShort ? 400 : 500, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+      res.end(cutShort ? 'Bad Request\n' : 'Internal Server Error\n');
+    }
+  }
+
+  /**
+   * The path for an answer that is there at once (a refusal, or an app that returned a plain
+   * response with a whole body, as most do): written now, with no promise, timer or map entry, and
+   * reported to `onResponse` when its response is over, with its bytes if it completed.
+   */
+  function respondNow(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, startedAt: number, response: GatewayResponse): void {
     let bytes: number | undefined;
     try {
-      const response = await answerOf(req, res, env);
+      if (wasWritten(response)) {
+        bytes = writtenBytes(res);
+      } else {
+        setHeaders(res, response.headers);
+        bytes = writeWhole(res, response.status, response.body as string | Uint8Array | undefined);
+      }
+    } catch (error) {
+      bytes = undefined;
+      failed(req, res, env, error);
+    }
+    if (onResponse === undefined) return;
+    const report = () => {
+      try {
+        onResponse({ env, req, res, bytes: res.writableFinished ? bytes : undefined, startedAt });
+      } catch (error) {
+        // A throwing hook: the request is over either way.
+        writeStack(error);
+      }
+    };
+    if (res.closed) report();
+    else res.once('close', report);
+  }
+
+  /** The path for an answer still to come, or a streamed body. */
+  async function respondLater(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, startedAt: number, early: unknown): Promise<void> {
+    let bytes: number | undefined;
+    try {
+      const response = await answerOf(req, res, env, early);
       bytes = wasWritten(response) ? writtenBytes(res) : await writeGatewayResponse(res, response);
     } catch (error) {
-      const cutShort = bodyCutShort(req);
-      if (!clientLeft(error) && !cutShort) onError(error, env);
-      if (res.headersSent) {
-        // Half a response is out: closing the connection is the only way left to say it failed.
-        res.destroy();
-      } else {
-        for (const name of res.getHeaderNames()) res.removeHeader(name);
-        res.writeHead(cutShort ? 400 : 500, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
-        res.end(cutShort ? 'Bad Request\n' : 'Internal Server Error\n');
-      }
+      failed(req, res, env, error);
     }
     replacing.delete(res);
     onResponse?.({ env, req, res, bytes, startedAt });
@@ -403,8 +519,27 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
 
   return {
     listener: tagKind(function gatewayListener(req: IncomingMessage, res: ServerResponse) {
-      respond(req, res).catch((error: unknown) => {
+      const startedAt = Date.now();
+      const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res });
+      onEnv?.(env, req);
+      let answer: unknown;
+      try {
+        answer = refusalOf(req) ?? appOf(appOrHolder)(env);
+      } catch (error) {
+        answer = Promise.reject(error);
+      }
+      try {
+        if (isPlainAnswer(answer)) {
+          respondNow(req, res, env, startedAt, answer);
+          return;
+        }
+      } catch (error) {
         // Only a throwing hook gets here; the request is over either way.
+        res.destroy();
+        writeStack(error);
+        return;
+      }
+      respondLater(req, res, env, startedAt, answer).catch((error: unknown) => {
         res.destroy();
         writeStack(error);
       });
@@ -517,7 +652,7 @@ function over(res: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     const settle = () => {
       if (res.writableFinished) resolve();
-      else reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      else reject(prematureClose());
     };
     if (res.closed) settle();
     else res.once('close', settle);
