@@ -233,40 +233,48 @@ t.test('writeGatewayResponse can be used on its own', async (t) => {
   t.match(await request(target), { status: 202, body: 'accepted' });
 });
 
-t.test('toNodeListener: what goes wrong in the app becomes a 500 or a cut connection', async (t) => {
-  const { target, errors, finished } = await serveApp(t, async (env) => {
-    switch (env.pathInfo) {
-      case '/throw': throw new Error('app failed');
-      case '/bad-header': return { status: 200, headers: { 'X-Fine': 'y', 'X-Bad': 'a\r\nInjected: 1' }, body: 'x' };
-      case '/bad-status': return { status: 42 };
-      case '/not-a-response': return undefined as unknown as GatewayResponse;
-      case '/a-function': return (() => ({ status: 200 })) as unknown as GatewayResponse;
-      case '/fails-midway':
-        return { status: 200, body: (async function* () { yield Buffer.from('partial'); throw new Error('stream broke'); })() };
-      case '/string-chunk':
-        return { status: 200, body: (async function* () { yield 'text' as unknown as Uint8Array; })() };
-      default: return { status: 200, body: 'fine' };
-    }
-  });
-  for (const path of ['/throw', '/bad-header', '/bad-status', '/not-a-response', '/a-function']) {
-    const answer = await request(target, { path });
-    t.match(answer, { status: 500, body: 'Internal Server Error\n', headers: { connection: 'close' } }, `${path}: 500`);
-    t.notOk(answer.headers['x-fine'], `${path}: nothing the app set is left on the 500`);
+/** An app's answers for each path, some broken: the same whether the app answers at once or later. */
+function brokenAnswers(env: GatewayEnv): GatewayResponse {
+  switch (env.pathInfo) {
+    case '/throw': throw new Error('app failed');
+    case '/bad-header': return { status: 200, headers: { 'X-Fine': 'y', 'X-Bad': 'a\r\nInjected: 1' }, body: 'x' };
+    case '/bad-status': return { status: 42 };
+    case '/not-a-response': return undefined as unknown as GatewayResponse;
+    case '/a-function': return (() => ({ status: 200 })) as unknown as GatewayResponse;
+    case '/fails-midway':
+      return { status: 200, body: (async function* () { yield Buffer.from('partial'); throw new Error('stream broke'); })() };
+    case '/string-chunk':
+      return { status: 200, body: (async function* () { yield 'text' as unknown as Uint8Array; })() };
+    default: return { status: 200, body: 'fine' };
   }
-  await t.rejects(request(target, { path: '/fails-midway' }), 'a body that fails after the headers cuts the connection');
-  await t.rejects(request(target, { path: '/string-chunk' }), 'a chunk that is not a Uint8Array cuts the connection');
-  t.match(await request(target, { path: '/after' }), { status: 200, body: 'fine' }, 'the server carries on');
-  t.match(errors.map((e) => (e as Error).message), [
-    'app failed', /Invalid character in header content \["X-Bad"\]/, /Invalid status code: 42/,
-    'the app returned undefined, not a response { status, headers?, body? }',
-    'the app returned a function, not a response { status, headers?, body? }; is it a factory that should have been called?',
-    'stream broke', 'a response body chunk must be a Uint8Array, got "text"',
-  ]);
-  t.same(finished.map((f) => [f.env.pathInfo, f.bytes]), [
-    ['/throw', undefined], ['/bad-header', undefined], ['/bad-status', undefined], ['/not-a-response', undefined], ['/a-function', undefined],
-    ['/fails-midway', undefined], ['/string-chunk', undefined], ['/after', 4],
-  ]);
-});
+}
+
+// An app that answers at once takes the listener's path without promises; one that returns a
+// promise, the other. Each must fail the same way.
+for (const [kind, app] of [['at once', brokenAnswers], ['through a promise', async (env: GatewayEnv) => brokenAnswers(env)]] as const) {
+  t.test(`toNodeListener: what goes wrong in an app that answers ${kind} becomes a 500 or a cut connection`, async (t) => {
+    const { target, errors, finished } = await serveApp(t, app);
+    for (const path of ['/throw', '/bad-header', '/bad-status', '/not-a-response', '/a-function']) {
+      const answer = await request(target, { path });
+      t.match(answer, { status: 500, body: 'Internal Server Error\n', headers: { connection: 'close' } }, `${path}: 500`);
+      t.notOk(answer.headers['x-fine'], `${path}: nothing the app set is left on the 500`);
+    }
+    await t.rejects(request(target, { path: '/fails-midway' }), 'a body that fails after the headers cuts the connection');
+    await t.rejects(request(target, { path: '/string-chunk' }), 'a chunk that is not a Uint8Array cuts the connection');
+    t.match(await request(target, { path: '/after' }), { status: 200, body: 'fine' }, 'the server carries on');
+    t.match(errors.map((e) => (e as Error).message), [
+      'app failed', /Invalid character in header content \["X-Bad"\]/, /Invalid status code: 42/,
+      'the app returned undefined, not a response { status, headers?, body? }',
+      'the app returned a function, not a response { status, headers?, body? }; is it a factory that should have been called?',
+      'stream broke', 'a response body chunk must be a Uint8Array, got "text"',
+    ]);
+    // onResponse hears of each once its response is over, so its order may differ from the requests'.
+    t.same(finished.map((f) => [f.env.pathInfo, f.bytes]).sort(), [
+      ['/throw', undefined], ['/bad-header', undefined], ['/bad-status', undefined], ['/not-a-response', undefined], ['/a-function', undefined],
+      ['/fails-midway', undefined], ['/string-chunk', undefined], ['/after', 4],
+    ].sort());
+  });
+}
 
 t.test('toNodeListener: two Host lines get a 400 and never reach the app', async (t) => {
   let called = false;
@@ -338,18 +346,37 @@ t.test('toNodeListener: without onError, app errors go to stderr; a throwing hoo
   const target = await start(t, toNodeListener((env) => {
     if (env.pathInfo === '/error') throw new Error('to stderr');
     if (env.pathInfo === '/string') throw 'a thrown string';
+    if (env.pathInfo === '/later-hook') return Promise.resolve({ status: 200, body: 'later' });
     return { status: 200, body: 'ok' };
   }, {
-    onResponse: (info) => { if (info.env.pathInfo === '/hook') throw new Error('hook failed'); },
+    onResponse: (info) => { if (info.env.pathInfo.endsWith('hook')) throw new Error(`${info.env.pathInfo} failed`); },
   }));
   t.equal((await request(target, { path: '/error' })).status, 500);
   t.equal((await request(target, { path: '/string' })).status, 500);
   t.equal((await request(target, { path: '/hook' })).body, 'ok', 'the response was complete before the hook ran');
+  t.equal((await request(target, { path: '/later-hook' })).body, 'later', 'so was a later one');
   t.equal((await request(target, { path: '/fine' })).status, 200);
   process.stderr.write = write;
   t.match(written.join(''), /Error: to stderr\n\s+at /);
   t.match(written.join(''), /a thrown string\n/);
-  t.match(written.join(''), /Error: hook failed/);
+  t.match(written.join(''), /Error: \/hook failed/);
+  t.match(written.join(''), /Error: \/later-hook failed/);
+});
+
+t.test('toNodeListener: an onError that throws cuts the connection, and the server carries on', async (t) => {
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => { written.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  t.teardown(() => { process.stderr.write = write; });
+  const target = await start(t, toNodeListener((env) => (env.pathInfo === '/bad'
+    ? { status: 200, headers: { 'X-Bad': 'a\nb' }, body: 'x' }
+    : { status: 200, body: 'ok' }), {
+    onError: () => { throw new Error('onError failed'); },
+  }));
+  await t.rejects(request(target, { path: '/bad' }), 'the connection is cut');
+  t.equal((await request(target, { path: '/fine' })).body, 'ok');
+  process.stderr.write = write;
+  t.match(written.join(''), /Error: onError failed/);
 });
 
 /** A head with `lines` header lines in all (Host and Connection: close among them). */

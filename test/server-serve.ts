@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { fromNodeListener } from '../src/adapters/node.js';
 import type { GatewayApp } from '../src/gateway.js';
 import { proxyFix } from '../src/middleware/proxy-fix/index.js';
-import { combinedLogLine, logQuoted, logTime } from '../src/server/access-log.js';
+import { combinedLogLine, logQuoted, logTime, logWriter } from '../src/server/access-log.js';
 import { serve, type RunningServer, type ServeOptions } from '../src/server/serve.js';
 import { checkServeOptions, parseBind } from '../src/server/settings.js';
 import { connect, rawExchange, request, sleep, statusLine, type Target } from './fixtures/http-client.js';
@@ -335,6 +335,49 @@ t.test('log sinks: a stream, a function, or nothing', async (t) => {
   t.equal((await request({ port })).status, 200, 'serves with both logs off');
   t.equal(statusLine((await rawExchange({ port }, ['BROKEN\r\n\r\n'])).data), 'HTTP/1.1 400 Bad Request');
   await quiet.close();
+});
+
+t.test('an access log stream gets the lines of one turn of the event loop in one write, in order, whole', async (t) => {
+  const writes: string[] = [];
+  const sink = { write(chunk: string) { writes.push(chunk); } };
+  const write = logWriter('accessLog', sink, process.stdout, true)!;
+  const line = (i: number) => `line ${String(i).padStart(5, '0')} ${'x'.repeat(90)}`;
+  for (let i = 0; i < 3; i++) write(line(i));
+  t.same(writes, [], 'nothing is written during the turn');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(writes, [`${line(0)}\n${line(1)}\n${line(2)}\n`], 'one write at its end');
+
+  // 64 KiB is written at once, the rest at the end of the turn.
+  writes.length = 0;
+  for (let i = 0; i < 1000; i++) write(line(i));
+  t.equal(writes.length, 1, 'a full batch is written during the turn');
+  t.ok(writes[0]!.length >= 64 * 1024 && writes[0]!.endsWith('\n'));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writes.length, 2);
+  t.same(writes.join('').split('\n').slice(0, -1), Array.from({ length: 1000 }, (_, i) => line(i)), 'every line, in order');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(writes.length, 2, 'an empty batch is not written');
+
+  t.not(logWriter('log', sink, process.stdout), undefined);
+  const unbatched: string[] = [];
+  logWriter('log', { write: (chunk: string) => unbatched.push(chunk) }, process.stdout)!('now');
+  t.same(unbatched, ['now\n'], 'the server\'s own messages are written as they come');
+});
+
+t.test('close() resolves after the last access lines are written', async (t) => {
+  const streamed: string[] = [];
+  const stream = new Writable({ write(chunk, _encoding, done) { streamed.push(String(chunk)); done(); } });
+  const slow: GatewayApp = async () => {
+    await sleep(50);
+    return { status: 200, body: 'late' };
+  };
+  const server = await serve(slow, { bind: '127.0.0.1:0', accessLog: stream, log: false });
+  const answers = Promise.all([1, 2, 3].map(() => request({ port: Number(server.addresses[0]!.split(':')[1]) })));
+  await sleep(20);
+  // The requests are in flight: their lines are gathered as their connections close at shutdown.
+  await server.close();
+  t.equal(streamed.join('').split('\n').filter((l) => l !== '').length, 3, 'every line is out when close() resolves');
+  t.same((await answers).map((a) => a.body), ['late', 'late', 'late']);
 });
 
 t.test('app errors go to the log; a server error after start-up is logged, not thrown', async (t) => {

@@ -346,12 +346,10 @@ function dropAnswer(response: GatewayResponse): void {
 
 /**
  * Whether the app's answer can be written at once: a sound response (not a promise) with a whole
- * body, or one the app wrote itself. Anything else, a broken answer included, takes the path that
- * waits, which reports it.
+ * body. Anything else, a broken answer included, takes the path that waits, which reports it.
  */
 function isPlainAnswer(answer: unknown): answer is GatewayResponse {
-  if (typeof (answer as { then?: unknown } | null)?.then === 'function') return false;
-  if (wasWritten(answer as GatewayResponse)) return true;
+  if (typeof (answer as { then?: unknown } | null)?.then === 'function' || wasWritten(answer as GatewayResponse)) return false;
   try {
     checkResponse(answer);
   } catch {
@@ -481,12 +479,8 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
   function respondNow(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, startedAt: number, response: GatewayResponse): void {
     let bytes: number | undefined;
     try {
-      if (wasWritten(response)) {
-        bytes = writtenBytes(res);
-      } else {
-        setHeaders(res, response.headers);
-        bytes = writeWhole(res, response.status, response.body as string | Uint8Array | undefined);
-      }
+      setHeaders(res, response.headers);
+      bytes = writeWhole(res, response.status, response.body as string | Uint8Array | undefined);
     } catch (error) {
       bytes = undefined;
       failed(req, res, env, error);

@@ -21,7 +21,7 @@ import type { FetchHandler } from '../adapters/fetch.js';
 import { servedApp } from '../adapters/interface.js';
 import { servingListener, type NodeListener } from '../adapters/node.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
-import { accessLine, refusedLine } from './access-log.js';
+import { accessLines, refusedLine } from './access-log.js';
 import { addressUrl, checkServeOptions, type Bind, type RunningServer, type ServeOptions, type ServeSettings } from './settings.js';
 import { bindingPath, checkSocketPath, claimSocketPath, releaseSocketPath, type OwnedSocket } from './unix-socket.js';
 import { attachToPrimary, startPrimary, workerBinds } from './workers.js';
@@ -161,6 +161,7 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
   const refusals: ReturnType<typeof refusalLog>[] = [];
   let closing: Promise<void> | undefined;
 
+  const accessLine = accessLines();
   const { listener, answerInstead } = servingListener(appOrHolder, {
     responseTimeout: settings.responseTimeout,
     onError(error, env) {
@@ -181,15 +182,19 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
     latest.set(req.socket, res);
     // keepAliveTimeout 0 means no keep-alive (as in nginx), where node would keep the connection for ever.
     if (closing !== undefined || settings.keepAliveTimeout === 0) res.setHeader('Connection', 'close');
-    res.once('close', () => {
-      inFlight.delete(res);
-      // An idle keep-alive connection need not keep its last exchange alive: once the request is
-      // whole, a later client error on the connection concerns a request of its own.
-      if (req.complete && latest.get(req.socket) === res) latest.delete(req.socket);
-      // Its connection may just have become idle: during shutdown, idle connections go.
-      if (closing !== undefined) setImmediate(closeIdle);
-    });
+    res.once('close', responseClosed);
     listener(req, res);
+  }
+
+  /** A response is over. One function for every response, not a closure for each. */
+  function responseClosed(this: ServerResponse) {
+    inFlight.delete(this);
+    // An idle keep-alive connection need not keep its last exchange alive: once the request is
+    // whole, a later client error on the connection concerns a request of its own.
+    const req = this.req;
+    if (req.complete && latest.get(req.socket) === this) latest.delete(req.socket);
+    // Its connection may just have become idle: during shutdown, idle connections go.
+    if (closing !== undefined) setImmediate(closeIdle);
   }
 
   /** A short answer on the connection itself, for a request no app has, then close it. */
@@ -278,6 +283,8 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
         clearTimeout(force);
         for (const refused of refusals) refused.flush();
         for (const socket of owned) if (socket !== undefined) await releaseSocketPath(socket);
+        // Access lines are written once per turn of the event loop (access-log.ts): the last ones go before this resolves.
+        await new Promise((resolve) => setImmediate(resolve));
       })();
       return closing;
     },

@@ -188,7 +188,7 @@ export function checkServeOptions(options: ServeOptions): ServeSettings {
     drainTimeout: integer('drainTimeout', options.drainTimeout),
     restartDelay: integer('restartDelay', options.restartDelay),
     maxRestartDelay: integer('maxRestartDelay', options.maxRestartDelay),
-    accessLog: logWriter('accessLog', options.accessLog, process.stdout),
+    accessLog: logWriter('accessLog', options.accessLog, process.stdout, true),
     log: prefixed(logWriter('log', options.log, process.stderr)),
   };
   if (settings.requestTimeout > 0 && settings.headersTimeout > settings.requestTimeout) {

@@ -1,8 +1,10 @@
 /**
- * `npm run bench:adapters`: what the adapters cost per request through real HTTP, against each
- * framework's own proxy handling in the same run. Prints a table and writes bench/ADAPTERS.md.
+ * `npm run bench:server` (and part of `npm run bench`): requests per second, p99 latency and CPU
+ * per request through real HTTP, for the built-in server and for each adapter against its
+ * framework, all in the same run. Prints a table and writes bench/results/server.json, which
+ * bench/run.ts turns into bench/RESULTS.md.
  *
- * A micro-benchmark of the proxyFix walk (bench/run.ts) says nothing about what a user pays: the
+ * A micro-benchmark of the proxyFix walk (bench/micro.ts) says nothing about what a user pays: the
  * adapters build an env, present it to node's request and hand over to the framework, and a
  * framework's own `trust proxy` does work too. So each server here is a compiled child process
  * (bench/fixtures/servers.ts) on its own core, loaded by wrk on the other core over keep-alive
@@ -11,17 +13,18 @@
  * ratios of one run, not figures across machines. The server's CPU time per request is recorded
  * beside req/s: it moves much less when other work shares the machine. The slowest proxyfix path,
  * and the one that costs most CPU against its framework, are then profiled with `node --cpu-prof`
- * beside that framework's own handling; their top self-time functions in proxyfix's code, and
- * where the extra CPU per request goes, are recorded.
+ * beside that framework alone; their top self-time functions in proxyfix's code, and where the
+ * extra CPU per request goes, are recorded.
  *
- * Tunable: BENCH_ROUNDS (default 5), BENCH_SECONDS (default 2 per wrk run), BENCH_PROFILE (server names,
- * comma-separated, to profile as well; with BENCH_ROUNDS=0 only those are profiled, nothing measured).
+ * Tunable: BENCH_ROUNDS (default 5), BENCH_SECONDS (default 2 per wrk run), BENCH_SERVERS (server
+ * names, comma-separated, to measure only those and the ones they are compared with),
+ * BENCH_PROFILE (server names to profile as well; with BENCH_ROUNDS=0 only those are profiled).
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { SourceMap } from 'node:module';
-import { arch, cpus, loadavg, platform, release, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -44,7 +47,11 @@ const FORWARDED: Record<string, string> = {
   'X-Forwarded-Host': 'example.com',
 };
 
-type Role = 'baseline' | 'native' | 'proxyfix';
+/**
+ * What a server is in its group: the floor (raw node:http), a framework (or `serve`) alone with no
+ * proxy handling, the framework's own proxy handling, or proxyfix doing that job.
+ */
+type Role = 'baseline' | 'alone' | 'native' | 'proxyfix';
 interface Case {
   group: string;
   /** The server's name in bench/fixtures/servers.ts. */
@@ -54,20 +61,47 @@ interface Case {
   fixes: boolean;
 }
 
-const CASES: Case[] = [
+const ALL_CASES: Case[] = [
   { group: 'node:http', server: 'node raw', role: 'baseline', fixes: false },
   { group: 'node:http', server: 'node proxyFixNode', role: 'proxyfix', fixes: true },
   { group: 'node:http', server: 'gateway toNodeListener(proxyFix)', role: 'proxyfix', fixes: true },
+  { group: 'proxyfix serve', server: 'serve alone', role: 'alone', fixes: false },
+  { group: 'proxyfix serve', server: 'serve proxyFix', role: 'proxyfix', fixes: true },
+  { group: 'proxyfix serve, access log', server: 'serve alone + access log', role: 'alone', fixes: false },
+  { group: 'proxyfix serve, access log', server: 'serve proxyFix + access log', role: 'proxyfix', fixes: true },
+  { group: 'Express 5', server: 'express alone', role: 'alone', fixes: false },
   { group: 'Express 5', server: 'express trust proxy', role: 'native', fixes: true },
   { group: 'Express 5', server: 'express proxyFixNode', role: 'proxyfix', fixes: true },
   { group: 'Express 5', server: 'express app.use(proxyFixExpress)', role: 'proxyfix', fixes: true },
+  { group: 'Koa 3', server: 'koa alone', role: 'alone', fixes: false },
   { group: 'Koa 3', server: 'koa app.proxy', role: 'native', fixes: true },
   { group: 'Koa 3', server: 'koa proxyFixNode', role: 'proxyfix', fixes: true },
+  { group: 'Fastify 5', server: 'fastify alone', role: 'alone', fixes: false },
   { group: 'Fastify 5', server: 'fastify trustProxy', role: 'native', fixes: true },
   { group: 'Fastify 5', server: 'fastify serverFactory+proxyFixNode', role: 'proxyfix', fixes: true },
-  { group: 'Hono 4', server: 'hono getConnInfo (no proxy handling)', role: 'native', fixes: false },
+  { group: 'Hono 4', server: 'hono getConnInfo (no proxy handling)', role: 'alone', fixes: false },
   { group: 'Hono 4', server: 'hono proxyFixFetch', role: 'proxyfix', fixes: true },
 ];
+
+/** The server a proxyfix row is weighed against: its framework alone (for node:http, raw node). */
+const aloneOf = (c: Case) => ALL_CASES.find((other) => other.group === c.group && (other.role === 'alone' || other.role === 'baseline'))!;
+/** The framework's own proxy handling, where it has one. */
+const nativeOf = (c: Case) => ALL_CASES.find((other) => other.group === c.group && other.role === 'native');
+
+/** The servers measured: BENCH_SERVERS and those they are compared with, or every one. */
+const CASES: Case[] = (() => {
+  const named = process.env.BENCH_SERVERS?.split(',').map((name) => name.trim()).filter((name) => name !== '') ?? [];
+  if (named.length === 0) return ALL_CASES;
+  const chosen = new Set<Case>([ALL_CASES[0]!]);
+  for (const name of named) {
+    const c = ALL_CASES.find((other) => other.server === name);
+    if (c === undefined) throw new Error(`no server named ${JSON.stringify(name)}; one of: ${ALL_CASES.map((other) => other.server).join(', ')}`);
+    chosen.add(c).add(aloneOf(c));
+    const native = nativeOf(c);
+    if (native !== undefined) chosen.add(native);
+  }
+  return ALL_CASES.filter((c) => chosen.has(c));
+})();
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./fixtures/servers.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -142,6 +176,8 @@ function cpuMicroseconds(pid: number): number {
 
 interface Sample {
   rps: number;
+  /** wrk's 99th percentile latency. */
+  p99Ms: number;
   /** The server's CPU time per request: other work on the machine moves it much less than req/s. */
   cpuUs: number;
 }
@@ -149,21 +185,23 @@ interface Sample {
 /** Load a server with wrk for `seconds`; its req/s and the CPU it spent per request. */
 async function load(server: Running, seconds: number): Promise<Sample> {
   const cpuBefore = cpuMicroseconds(server.child.pid!);
-  const { rps, requests } = await wrk(server.port, seconds);
-  return { rps, cpuUs: (cpuMicroseconds(server.child.pid!) - cpuBefore) / requests };
+  const { rps, requests, p99Ms } = await wrk(server.port, seconds);
+  return { rps, p99Ms, cpuUs: (cpuMicroseconds(server.child.pid!) - cpuBefore) / requests };
 }
 
-async function wrk(port: number, seconds: number): Promise<{ rps: number; requests: number }> {
+async function wrk(port: number, seconds: number): Promise<{ rps: number; requests: number; p99Ms: number }> {
   const headers = Object.entries(FORWARDED).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
   const { stdout } = await run('taskset', [
-    '-c', WRK_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, ...headers, `http://127.0.0.1:${port}/`,
+    '-c', WRK_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...headers, `http://127.0.0.1:${port}/`,
   ]);
   const bad = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
   if (bad !== null) throw new Error(`wrk saw failures on port ${port}:\n${stdout}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
   const requests = /(\d+) requests in/.exec(stdout);
-  if (rps === null || requests === null) throw new Error(`no Requests/sec in wrk's output:\n${stdout}`);
-  return { rps: Number(rps[1]), requests: Number(requests[1]) };
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)$/m.exec(stdout);
+  if (rps === null || requests === null || p99 === null) throw new Error(`no Requests/sec or 99% latency in wrk's output:\n${stdout}`);
+  const unit = { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'];
+  return { rps: Number(rps[1]), requests: Number(requests[1]), p99Ms: Number(p99[1]) * unit };
 }
 
 /** wrk's version line; `wrk --version` exits 1 after printing it. */
@@ -315,7 +353,7 @@ async function profileServers(cases: readonly Case[]): Promise<Profile[]> {
   }
 }
 
-type Profile = ReturnType<typeof readProfile> & Sample;
+type Profile = ReturnType<typeof readProfile> & { rps: number; cpuUs: number };
 
 /**
  * A profile as markdown: proxyfix's own functions first, then everything, for scale; with the
@@ -383,9 +421,9 @@ function describeProfile(c: Case, profile: Profile, native?: { c: Case; profile:
   return lines;
 }
 
-/** Profile a proxyfix server and, beside it, its framework's own handling, for the difference. */
+/** Profile a proxyfix server and, beside it, its framework alone, for the difference. */
 async function profilePair(c: Case, why: string): Promise<string[]> {
-  const counterpart = c.role === 'proxyfix' ? nativeOf(c) : undefined;
+  const counterpart = c.role === 'proxyfix' ? aloneOf(c) : undefined;
   const cases = counterpart === undefined ? [c] : [c, counterpart];
   console.log(`profiling ${cases.map((one) => one.server).join(' and ')} for ${PROFILE_SECONDS}s each with --cpu-prof`);
   const [profile, theirs] = await profileServers(cases);
@@ -393,8 +431,6 @@ async function profilePair(c: Case, why: string): Promise<string[]> {
   lines.splice(2, 0, `Profiled as ${why}.`, '');
   return lines;
 }
-
-const nativeOf = (c: Case) => CASES.find((other) => other.group === c.group && other.role !== 'proxyfix')!;
 
 async function measure(): Promise<Map<Case, Sample[]>> {
   const servers = new Map<Case, Running>();
@@ -414,7 +450,7 @@ async function measure(): Promise<Map<Case, Sample[]>> {
         const sample = await load(servers.get(c)!, SECONDS);
         results.get(c)!.push(sample);
         console.log(`round ${round + 1}/${ROUNDS}  ${c.server.padEnd(38)} ${sample.rps.toFixed(0).padStart(7)} req/s ` +
-          `${sample.cpuUs.toFixed(1).padStart(7)} CPU µs/req`);
+          `${sample.cpuUs.toFixed(1).padStart(7)} CPU µs/req ${sample.p99Ms.toFixed(2).padStart(7)} ms p99`);
       }
     }
   } finally {
@@ -423,13 +459,43 @@ async function measure(): Promise<Map<Case, Sample[]>> {
   return results;
 }
 
+/** One server's figures, as bench/results/server.json holds them. */
+export interface ServerRow {
+  group: string;
+  server: string;
+  role: Role;
+  /** Median req/s of the rounds, and every round's. */
+  rps: number;
+  rounds: number[];
+  p99Ms: number;
+  cpuUs: number;
+  /** req/s over raw node:http's. */
+  vsRaw: number;
+  /** For proxyfix rows: req/s over the framework alone (raw node for node:http), and CPU µs/req over its. */
+  vsAlone?: number;
+  cpuVsAlone?: number;
+  /** For proxyfix rows of a framework with its own proxy handling: req/s over that. */
+  vsNative?: number;
+}
+
+export interface ServerResults {
+  recorded: string;
+  method: string[];
+  rows: ServerRow[];
+  /** Markdown: the profiles of the slowest and the costliest proxyfix paths. */
+  profiles: string[];
+  loadBefore: number[];
+  loadAfter: number[];
+  seconds: number;
+}
+
 async function main(): Promise<void> {
   const named = process.env.BENCH_PROFILE?.split(',').map((name) => name.trim()).filter((name) => name !== '') ?? [];
   if (ROUNDS === 0) {
     // A profile only, of the servers named: a starting point for work on one path.
     for (const name of named) {
-      const c = CASES.find((other) => other.server === name);
-      if (c === undefined) throw new Error(`no server named ${JSON.stringify(name)}; one of: ${CASES.map((other) => other.server).join(', ')}`);
+      const c = ALL_CASES.find((other) => other.server === name);
+      if (c === undefined) throw new Error(`no server named ${JSON.stringify(name)}; one of: ${ALL_CASES.map((other) => other.server).join(', ')}`);
       console.log((await profilePair(c, 'named in BENCH_PROFILE')).join('\n'));
     }
     return;
@@ -442,92 +508,84 @@ async function main(): Promise<void> {
 
   const rpsOf = new Map(CASES.map((c) => [c, median(results.get(c)!.map((sample) => sample.rps))]));
   const cpuOf = new Map(CASES.map((c) => [c, median(results.get(c)!.map((sample) => sample.cpuUs))]));
-  const baseline = CASES.find((c) => c.role === 'baseline')!;
-  const rows = CASES.map((c) => {
-    const all = results.get(c)!.map((sample) => sample.rps);
+  const raw = CASES.find((c) => c.role === 'baseline')!;
+  const rows: ServerRow[] = CASES.map((c) => {
     const proxyfix = c.role === 'proxyfix';
+    const native = nativeOf(c);
     return {
-      c,
+      group: c.group,
+      server: c.server,
+      role: c.role,
       rps: rpsOf.get(c)!,
-      spread: `${Math.min(...all).toFixed(0)}–${Math.max(...all).toFixed(0)}`,
-      vsRaw: rpsOf.get(c)! / rpsOf.get(baseline)!,
-      vsNative: proxyfix ? rpsOf.get(c)! / rpsOf.get(nativeOf(c))! : undefined,
-      cpu: cpuOf.get(c)!,
-      cpuVsNative: proxyfix ? cpuOf.get(c)! / cpuOf.get(nativeOf(c))! : undefined,
+      rounds: results.get(c)!.map((sample) => Math.round(sample.rps)),
+      p99Ms: median(results.get(c)!.map((sample) => sample.p99Ms)),
+      cpuUs: cpuOf.get(c)!,
+      vsRaw: rpsOf.get(c)! / rpsOf.get(raw)!,
+      ...(proxyfix ? { vsAlone: rpsOf.get(c)! / rpsOf.get(aloneOf(c))!, cpuVsAlone: cpuOf.get(c)! / cpuOf.get(aloneOf(c))! } : {}),
+      ...(proxyfix && native !== undefined ? { vsNative: rpsOf.get(c)! / rpsOf.get(native)! } : {}),
     };
   });
-  const ratio = (value: number | undefined) => (value === undefined ? '' : value.toFixed(2));
-  const table = [
-    '| framework | server | req/s (median) | min–max | req/s vs raw node | req/s proxyfix / framework | CPU µs/req | CPU proxyfix / framework |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.c.group} | ${r.c.server} | ${r.rps.toFixed(0)} | ${r.spread} | ${r.vsRaw.toFixed(2)} | ` +
-      `${ratio(r.vsNative)} | ${r.cpu.toFixed(1)} | ${ratio(r.cpuVsNative)} |`),
-  ];
-  console.log(`\n${table.join('\n')}\n`);
-  const measured = ((Date.now() - began) / 1000).toFixed(0);
+  console.log(`\n${serverTable(rows).join('\n')}\n`);
+  const seconds = Math.round((Date.now() - began) / 1000);
 
-  // The slowest proxyfix path, and the one that costs most CPU against its own framework when that
-  // is another: the first is where a user waits longest, the second where proxyfix itself weighs most.
-  const proxyfixRows = rows.filter((r) => r.c.role === 'proxyfix');
-  const slowest = [...proxyfixRows].sort((a, b) => a.rps - b.rps)[0]!.c;
-  const costliest = [...proxyfixRows].sort((a, b) => b.cpuVsNative! - a.cpuVsNative!)[0]!.c;
-  const profiled = [...new Set([slowest, costliest, ...named.map((name) => CASES.find((c) => c.server === name)!)])];
-  const profileLines: string[] = [];
+  // The slowest proxyfix path, and the one that costs most CPU against its framework alone: the
+  // first is where a user waits longest, the second where proxyfix itself weighs most.
+  const proxyfixRows = rows.filter((r) => r.role === 'proxyfix');
+  const caseOf = (r: ServerRow) => CASES.find((c) => c.server === r.server)!;
+  const slowest = caseOf([...proxyfixRows].sort((a, b) => a.rps - b.rps)[0]!);
+  const costliest = caseOf([...proxyfixRows].sort((a, b) => b.cpuVsAlone! - a.cpuVsAlone!)[0]!);
+  const profiled = [...new Set([slowest, costliest, ...named.map((name) => ALL_CASES.find((c) => c.server === name)!)])];
+  const profiles: string[] = [];
   for (const c of profiled) {
-    const why = [c === slowest ? 'the slowest proxyfix path (fewest req/s)' : '', c === costliest ? 'the most CPU per request against its own framework' : '']
+    const why = [c === slowest ? 'the slowest proxyfix path (fewest req/s)' : '', c === costliest ? 'the most CPU per request against its framework alone' : '']
       .filter((reason) => reason !== '').join('; ') || 'named in BENCH_PROFILE';
-    profileLines.push(...await profilePair(c, why));
+    profiles.push(...await profilePair(c, why));
   }
-  console.log(`\n${profileLines.join('\n')}`);
+  console.log(`\n${profiles.join('\n')}`);
 
-  const lines = [
-    '# Adapter benchmark: proxyfix against each framework\'s own proxy handling, through real HTTP',
-    '',
-    `Recorded by \`npm run bench:adapters\` on ${new Date().toISOString().slice(0, 10)} (${measured} s of measuring): ` +
-      `node ${process.version}, ${platform()} ${arch()} ${release()}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ` +
-      `${wrkVersion()}. ` +
-      `Load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before, ${loadAfter.map((n) => n.toFixed(2)).join(' ')} after ` +
-      '(other work on the machine shows there; the interleaving spreads it over every server alike).',
-    '',
-    '## Method',
-    '',
-    `- Each server is compiled JS (\`tsc -p tsconfig.build.json\`, bench/fixtures/servers.ts) in its own child process pinned with ` +
-      `\`taskset -c ${SERVER_CORE}\`; wrk is pinned with \`taskset -c ${WRK_CORE}\`: \`wrk -t1 -c${CONNECTIONS} -d${SECONDS}s\`, ` +
+  const method = [
+    `Each server is compiled JS (\`tsc -p tsconfig.build.json\`, bench/fixtures/servers.ts) in its own child process pinned with ` +
+      `\`taskset -c ${SERVER_CORE}\`; wrk is pinned with \`taskset -c ${WRK_CORE}\`: \`${wrkVersion()} -t1 -c${CONNECTIONS} -d${SECONDS}s --latency\`, ` +
       `keep-alive, with ${Object.entries(FORWARDED).map(([name, value]) => `\`${name}: ${value}\``).join(', ')}.`,
-    '- Every server answers the same tiny JSON `{ ip, protocol, host }` through its framework\'s own API ' +
+    'Every server answers the same tiny JSON `{ ip, protocol, host }` through its framework\'s own API ' +
       '(`req.ip`/`req.protocol`/`req.host`, `ctx.ip`/`ctx.protocol`/`ctx.host`, `request.ip`/`request.protocol`/`request.host`, ' +
-      'Hono\'s `getConnInfo(c).remote.address` and `c.req.url`; node\'s `req.socket.remoteAddress`, `encrypted` and `headers.host`). ' +
-      'Each answer is checked before measuring: the servers that handle the headers must answer 203.0.113.7, https, example.com; ' +
-      'raw node and Hono without proxy handling answer the socket\'s values. wrk failing any request fails the run.',
-    '- proxyfix options everywhere: `{ xFor: 1, xProto: 1, xHost: 1, trusted: [\'loopback\'] }`. The frameworks\' own settings: ' +
+      'Hono\'s `getConnInfo(c).remote.address` and `c.req.url`; node\'s `req.socket.remoteAddress`, `encrypted` and `headers.host`; ' +
+      'the env\'s `remoteAddr`, `scheme` and `host` for `serve`). Each answer is checked before measuring: the servers that handle ' +
+      'the headers must answer 203.0.113.7, https, example.com; the others the socket\'s values. wrk failing any request fails the run.',
+    'proxyfix options everywhere: `{ xFor: 1, xProto: 1, xHost: 1, trusted: [\'loopback\'] }`. The frameworks\' own settings: ' +
       'Express `app.set(\'trust proxy\', \'loopback\')`, Koa `app.proxy = true`, Fastify `trustProxy: \'loopback\'`. ' +
-      'Hono has no proxy handling of its own, so its pair shows proxyfix\'s cost over doing nothing; so does node:http\'s.',
-    `- ${WARMUP_SECONDS}s of load per server to warm up, then ${ROUNDS} interleaved rounds (every server once per round, the order ` +
-      'rotated each round); the figure is the median req/s of the rounds, min–max beside it. Ratios are within this run only.',
-    '- "req/s vs raw node" is req/s over raw node:http\'s; "req/s proxyfix / framework" is req/s over the same framework\'s own ' +
-      'handling (for node:http, over raw node, which does none): below 1.00 proxyfix serves fewer requests.',
-    '- "CPU µs/req" is the server process\'s CPU time (user + system, from /proc, in 10 ms ticks) during a round over the requests ' +
-      'wrk completed, median of the rounds; "CPU proxyfix / framework" is that over the framework\'s own: above 1.00 proxyfix costs ' +
-      'more CPU per request. Other work on a shared machine moves req/s much more than it moves CPU per request, so read this ' +
-      'column when the two disagree.',
-    '',
-    '## Results',
-    '',
-    ...table,
-    '',
-    '## Profiles',
-    '',
-    ...profileLines,
+      '"alone" is the framework with no proxy handling at all: what the adapter adds is weighed against it. ' +
+      '`serve` with the access log writes it to /dev/null with a synchronous write, as `proxyfix serve > access.log` does.',
+    `${WARMUP_SECONDS}s of load per server to warm up, then ${ROUNDS} interleaved rounds (every server once per round, the order ` +
+      'rotated each round); the figure is the median of the rounds. Ratios are within this run only.',
+    '"CPU µs/req" is the server process\'s CPU time (user + system, from /proc, in 10 ms ticks) during a round over the requests ' +
+      'wrk completed, median of the rounds. Other work on a shared machine moves req/s much more than it moves CPU per request, ' +
+      'so read that column when the two disagree.',
   ];
-  // A hand-written "## Notes" section (what a reader made of a run) survives the next run.
-  const file = new URL('../../bench/ADAPTERS.md', import.meta.url);
-  const previous = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const notes = previous.indexOf('\n## Notes');
-  writeFileSync(file, lines.join('\n') + (notes === -1 ? '' : previous.slice(notes)));
-  console.log('wrote bench/ADAPTERS.md');
+  const report: ServerResults = {
+    recorded: new Date().toISOString(), method, rows, profiles, seconds,
+    loadBefore: loadBefore.map((n) => Number(n.toFixed(2))), loadAfter: loadAfter.map((n) => Number(n.toFixed(2))),
+  };
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'server.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log('wrote bench/results/server.json');
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+/** The rows as a markdown table. */
+export function serverTable(rows: readonly ServerRow[]): string[] {
+  const ratio = (value: number | undefined) => (value === undefined ? '' : value.toFixed(2));
+  return [
+    '| group | server | req/s (median) | p99 ms | vs raw node | vs framework alone | vs its own proxy handling | CPU µs/req | CPU vs alone |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.group} | ${r.server} | ${r.rps.toFixed(0)} | ${r.p99Ms.toFixed(2)} | ${r.vsRaw.toFixed(2)} | ` +
+      `${ratio(r.vsAlone)} | ${ratio(r.vsNative)} | ${r.cpuUs.toFixed(1)} | ${ratio(r.cpuVsAlone)} |`),
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
