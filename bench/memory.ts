@@ -1,6 +1,7 @@
 /**
- * `npm run bench:memory`: what an idle keep-alive connection costs the built-in server, in memory,
- * against raw node:http. Prints a table and writes bench/MEMORY.md.
+ * `npm run bench:memory` (and part of `npm run bench`): what an idle keep-alive connection costs
+ * the built-in server, in memory, against raw node:http. Prints a table and writes
+ * bench/results/memory.json, which bench/run.ts turns into a section of bench/RESULTS.md.
  *
  * Behind a proxy, a server holds the proxy's idle upstream connections (nginx `keepalive`, HAProxy
  * `http-reuse`) and, exposed, whatever clients leave open; at 10,000 of them, a few kilobytes more
@@ -19,10 +20,11 @@
  * BENCH_ROUNDS (default 3; the figures are the medians of the rounds).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { cpus, loadavg, release, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toNodeListener } from '../src/adapters/node.js';
 import type { GatewayApp } from '../src/gateway.js';
@@ -50,7 +52,7 @@ interface Memory {
 }
 
 const SELF = fileURLToPath(import.meta.url);
-const MD = fileURLToPath(new URL('../../bench/MEMORY.md', import.meta.url));
+const JSON_FILE = fileURLToPath(new URL('../../bench/results/memory.json', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // The child: one server, measured on request.
@@ -239,45 +241,37 @@ async function main(): Promise<void> {
     const list = samples.get(name)!;
     const rss = median(list.map((s) => s.rssPerConnection));
     const heap = median(list.map((s) => s.heapPerConnection));
-    const external = median(list.map((s) => s.externalPerConnection));
-    const range = (pick: (s: Sample) => number) => `${kb(Math.min(...list.map(pick)))}–${kb(Math.max(...list.map(pick)))}`;
-    const held = Math.min(...list.map((s) => s.held));
-    const again = Math.min(...list.map((s) => s.answeredAgain));
-    return `| ${name} | ${kb(rss)} | ${range((s) => s.rssPerConnection)} | ${(rss / median(base.map((s) => s.rssPerConnection))).toFixed(2)} | ` +
-      `${kb(heap)} | ${range((s) => s.heapPerConnection)} | ${(heap / median(base.map((s) => s.heapPerConnection))).toFixed(2)} | ` +
-      `${kb(external)} | ${held} / ${again} |`;
+    return {
+      server: name,
+      rssKiB: rss / 1024,
+      rssRangeKiB: [Math.min(...list.map((s) => s.rssPerConnection)) / 1024, Math.max(...list.map((s) => s.rssPerConnection)) / 1024],
+      rssVsNode: rss / median(base.map((s) => s.rssPerConnection)),
+      heapKiB: heap / 1024,
+      heapVsNode: heap / median(base.map((s) => s.heapPerConnection)),
+      externalKiB: median(list.map((s) => s.externalPerConnection)) / 1024,
+      held: Math.min(...list.map((s) => s.held)),
+      answeredAgain: Math.min(...list.map((s) => s.answeredAgain)),
+    };
   });
+  const fixed = (n: number) => n.toFixed(2);
   const table = [
-    '| server | RSS KiB/conn (median) | min–max | RSS vs node:http | heap KiB/conn (median) | min–max | heap vs node:http | external KiB/conn | held / answered again (least of the rounds) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows,
-  ].join('\n');
-  process.stdout.write(`\n${table}\n`);
+    '| server | RSS KiB/conn (median) | min–max | RSS vs node:http | heap KiB/conn (median) | heap vs node:http | external KiB/conn | held / answered again (least of the rounds) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.server} | ${fixed(r.rssKiB)} | ${r.rssRangeKiB.map(fixed).join('–')} | ${fixed(r.rssVsNode)} | ` +
+      `${fixed(r.heapKiB)} | ${fixed(r.heapVsNode)} | ${fixed(r.externalKiB)} | ${r.held} / ${r.answeredAgain} |`),
+  ];
+  process.stdout.write(`\n${table.join('\n')}\n`);
 
-  const machine = `node ${process.version}, linux ${process.arch} ${release()}, ${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ` +
-    `${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, \`ulimit -n\` ${limit}`;
-  writeFileSync(MD, `# Memory per idle keep-alive connection: the built-in server against raw node:http
-
-Recorded by \`npm run bench:memory\` on ${new Date().toISOString().slice(0, 10)}: ${machine}. Load average ${load[0]} before, ${load[1]} after.
-
-## Method
-
-- Each server runs compiled (\`tsc -p tsconfig.build.json\`) in a child process of its own, started with \`--expose-gc\`, on 127.0.0.1, with a keep-alive timeout of ${KEEP_ALIVE_MS / 1000} s: raw node:http answering \`hello <peer>\`; node:http serving \`toNodeListener(proxyFix(app))\`; \`serve(proxyFix(app))\` with the access log off, which is what \`proxyfix serve --x-for 1 --trusted loopback --no-access-log\` runs. The proxyFix options are \`{ xFor: 1, trusted: ['loopback'] }\`, and every request carries an \`X-Forwarded-For\`.
-- Warm-up: ${WARM_UP_CONNECTIONS} connections × ${WARM_UP_REQUESTS} requests, then closed. The server then reports RSS, heap used and external memory after three full garbage collections.
-- ${CONNECTIONS.toLocaleString('en')} connections (opened ${BATCH} at a time) each send one GET and read its 200, then stay open and idle. Half a second later the server reports again, and counts its open connections (it must be all of them). The figure per connection is the difference over ${CONNECTIONS.toLocaleString('en')}.
-- Each held connection is then sent a second request: the last column counts those answered, which shows none was closed while idle.
-- ${ROUNDS} rounds, the servers' order rotated each round; figures are the medians, min–max beside them. Compare the ratios of one run rather than figures across machines.
-
-## Results
-
-${table}
-
-## Reproduce
-
-    ${`ulimit -n ${CONNECTIONS * 2 + 1000}`.padEnd(24)} # both processes hold ${CONNECTIONS.toLocaleString('en')} sockets; at most \`ulimit -Hn\`
-    ${'npm run bench:memory'.padEnd(24)} # BENCH_CONNECTIONS=${CONNECTIONS} BENCH_ROUNDS=${ROUNDS} are the defaults
-`);
-  process.stdout.write(`\nwritten to ${MD}\n`);
+  const method = [
+    `Each server runs compiled (\`tsc -p tsconfig.build.json\`) in a child process of its own, started with \`--expose-gc\`, on 127.0.0.1, with a keep-alive timeout of ${KEEP_ALIVE_MS / 1000} s: raw node:http answering \`hello <peer>\`; node:http serving \`toNodeListener(proxyFix(app))\`; \`serve(proxyFix(app))\` with the access log off, which is what \`proxyfix serve --x-for 1 --trusted loopback --no-access-log\` runs. The proxyFix options are \`{ xFor: 1, trusted: ['loopback'] }\`, and every request carries an \`X-Forwarded-For\`.`,
+    `Warm-up: ${WARM_UP_CONNECTIONS} connections × ${WARM_UP_REQUESTS} requests, then closed. The server then reports RSS, heap used and external memory after three full garbage collections.`,
+    `${CONNECTIONS.toLocaleString('en')} connections (opened ${BATCH} at a time) each send one GET and read its 200, then stay open and idle. Half a second later the server reports again, and counts its open connections (it must be all of them). The figure per connection is the difference over ${CONNECTIONS.toLocaleString('en')}.`,
+    'Each held connection is then sent a second request: the last column counts those answered, which shows none was closed while idle.',
+    `${ROUNDS} rounds, the servers' order rotated each round; figures are the medians. \`ulimit -n\` was ${limit}.`,
+  ];
+  mkdirSync(dirname(JSON_FILE), { recursive: true });
+  writeFileSync(JSON_FILE, `${JSON.stringify({ recorded: new Date().toISOString(), load, method, rows, table }, null, 2)}\n`);
+  process.stdout.write(`\nwritten to bench/results/memory.json\n`);
 }
 
 const serverIndex = process.argv.indexOf('--serve');

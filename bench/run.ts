@@ -1,144 +1,166 @@
 /**
- * `npm run bench`: proxyfix against its peers (proxy-addr, forwarded) in the same run, on the same
- * inputs. Prints a table and writes bench/RESULTS.md. Each figure is the median of several rounds
- * of a timed loop after a warm-up; compare ratios within one run, not figures across machines.
+ * `npm run bench`: every benchmark in turn, then bench/RESULTS.md from what they recorded.
+ *
+ * - micro (bench/micro.ts): ns per request for proxyFix and its peers, one process, same inputs;
+ * - server (bench/server.ts): req/s, p99 and CPU per request through real HTTP, wrk on one core;
+ * - memory (bench/memory.ts): RSS per idle keep-alive connection at 10,000 connections;
+ * - proxy-protocol (bench/proxy-protocol.ts): keep-alive throughput with the PROXY protocol on and off.
+ *
+ * Each runs as a child process of its own (the memory one with the file-descriptor limit raised to
+ * the hard limit) and writes bench/results/<name>.json; this script then reads them, checks each of
+ * the targets of issue 11 against its goal, and writes RESULTS.md with the machine and the way to
+ * reproduce. BENCH_ONLY=micro,server runs some of them; the others keep their last recorded JSON.
+ * The benchmarks' own variables (BENCH_ROUNDS, BENCH_SECONDS, …) reach them unchanged.
  */
-import { writeFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
-import { arch, cpus, platform } from 'node:os';
-import forwarded from 'forwarded';
-import parseForwarded from 'forwarded-parse';
-import proxyaddr from 'proxy-addr';
-import { createEnv, type GatewayEnv } from '../src/gateway.js';
-import { compileOptions, type ProxyFixOptions } from '../src/middleware/proxy-fix/options.js';
-import { resolve } from '../src/middleware/proxy-fix/resolve.js';
-import { buildStack, loadVectors, startingEnv } from '../test/fixtures/hostile.js';
-import { compileTrust } from '../src/net/trust.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { serverTable, type ServerResults } from './server.js';
 
-const ROUNDS = 7;
-const ROUND_MS = 250;
+const BENCHES = ['micro', 'server', 'memory', 'proxy-protocol'] as const;
+type Bench = (typeof BENCHES)[number];
 
-/** Median nanoseconds per call of `fn` over `inputs` (cycled), after a warm-up. */
-function measure<T>(inputs: readonly T[], fn: (input: T) => unknown): number {
-  let sink = 0;
-  const run = (iterations: number) => {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) if (fn(inputs[i % inputs.length]!)) sink++;
-    return Number(process.hrtime.bigint() - start);
-  };
-  // Find an iteration count that takes about ROUND_MS, warming up on the way.
-  let iterations = 1000;
-  while (run(iterations) < ROUND_MS * 1e6 / 4) iterations *= 2;
-  iterations *= 4;
-  const rounds: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) rounds.push(run(iterations) / iterations);
-  rounds.sort((a, b) => a - b);
-  if (sink < 0) console.log(sink); // keeps the results alive
-  return rounds[Math.floor(ROUNDS / 2)]!;
+const DIST = new URL('./', import.meta.url);
+const RESULTS = new URL('../../bench/results/', import.meta.url);
+const MARKDOWN = new URL('../../bench/RESULTS.md', import.meta.url);
+
+function runBench(name: Bench): void {
+  const script = fileURLToPath(new URL(`${name}.js`, DIST));
+  // The memory benchmark holds 10,000 sockets in each of two processes.
+  const [command, args] = name === 'memory'
+    ? ['sh', ['-c', `ulimit -n "$(ulimit -Hn)" && exec "$0" "$1"`, process.execPath, script]]
+    : [process.execPath, [script]];
+  console.log(`\n== ${name} ==`);
+  const result = spawnSync(command, args as string[], { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`bench/${name} failed (exit ${result.status ?? result.signal})`);
 }
 
-interface Row {
-  group: string;
+/** A benchmark's recorded JSON, or `undefined` when it has never run. */
+function recorded<T>(name: Bench): T | undefined {
+  const file = new URL(`${name}.json`, RESULTS);
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as T : undefined;
+}
+
+/** One target of issue 11: a figure from a run against its goal. */
+export interface Target {
   name: string;
-  ns: number;
-  baseline?: string;
-}
-const rows: Row[] = [];
-function bench<T>(group: string, name: string, inputs: readonly T[], fn: (input: T) => unknown, baseline?: string) {
-  const ns = measure(inputs, fn);
-  rows.push({ group, name, ns, baseline });
-  console.log(`${group.padEnd(34)} ${name.padEnd(44)} ${ns.toFixed(1).padStart(9)} ns`);
+  goal: string;
+  /** The figure, as a ratio (or a factor); `undefined` when its benchmark has not run. */
+  value: number | undefined;
+  met: boolean | undefined;
+  /** Where the figure comes from. */
+  from: string;
 }
 
-/** A deterministic pseudo-random source, so that every run measures the same lists. */
-function random(seed: number) {
-  let state = seed;
-  return () => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state / 0x7fffffff;
-  };
-}
-const rand = random(42);
-const octet = () => Math.floor(rand() * 256);
+interface MemoryResults { recorded: string; method: string[]; rows: { server: string; rssVsNode: number }[]; table: string[] }
+interface MicroResults { recorded: string; markdown: string | string[]; targets?: { name: string; goal: string; ratio: number; met: boolean }[] }
+interface ProxyProtocolResults { recorded: string; markdown: string | string[]; ratio?: number }
 
-// 1. Trust-list scaling: the same lookups against lists of 1, 100 and 10,000 CIDR ranges.
-const probes = Array.from({ length: 1024 }, (_, i) => (i % 4 === 0 ? `10.0.0.${i % 250}` : `${octet()}.${octet()}.${octet()}.${octet()}`));
-for (const size of [1, 100, 10_000]) {
-  const list = ['10.0.0.0/24', ...Array.from({ length: size - 1 }, () => `${11 + Math.floor(rand() * 200)}.${octet()}.${octet()}.0/24`)];
-  const ours = compileTrust(list);
-  const theirs = proxyaddr.compile(list);
-  const group = `trust list of ${size.toLocaleString('en')}`;
-  bench(group, 'proxyfix compileTrust matcher', probes, (addr) => ours(addr, 0));
-  bench(group, 'proxy-addr compile() matcher', probes, (addr) => theirs(addr, 0), 'proxyfix compileTrust matcher');
+const atLeast = (goal: number) => (value: number) => value >= goal;
+const atMost = (goal: number) => (value: number) => value <= goal;
+
+function target(name: string, goal: string, value: number | undefined, meets: (value: number) => boolean, from: string): Target {
+  return { name, goal, value, met: value === undefined ? undefined : meets(value), from };
 }
 
-// 2. One request, the client address: proxyfix resolves every field; the peers find the address only.
-function request(remoteAddress: string, headers: Record<string, string>): IncomingMessage {
-  return { headers, socket: { remoteAddress }, connection: { remoteAddress } } as unknown as IncomingMessage;
-}
-function envFor(remoteAddr: string, headers: Record<string, string>): GatewayEnv {
-  return createEnv({ remoteAddr, host: 'app.internal:8000', headers });
-}
-const shapes: [string, Record<string, string>][] = [
-  ['one proxy', { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }],
-  ['two proxies', { 'x-forwarded-for': '203.0.113.7, 10.0.0.3', 'x-forwarded-proto': 'https' }],
-  ['100 forged values on the left', { 'x-forwarded-for': `${Array.from({ length: 100 }, (_, i) => `6.6.${i}.6`).join(', ')}, 203.0.113.7, 10.0.0.3`, 'x-forwarded-proto': 'https' }],
-];
-const trust = ['loopback', '10.0.0.0/8'];
-const trustFn = proxyaddr.compile(trust);
-for (const [shape, headers] of shapes) {
-  const group = `client address, ${shape}`;
-  const env = envFor('10.0.0.2', headers);
-  const req = request('10.0.0.2', headers);
-  const walk = compileOptions({ xFor: Infinity, xProto: 1, trusted: trust });
-  const counted = compileOptions({ xFor: 2 } satisfies ProxyFixOptions);
-  bench(group, 'proxyfix trusted walk (all fields)', [env], (e) => resolve(walk, e, false).changed.remoteAddr);
-  bench(group, 'proxyfix xFor: 2, no trust list', [env], (e) => resolve(counted, e, false).changed.remoteAddr);
-  bench(group, 'proxy-addr(req, compiled trust)', [req], (r) => proxyaddr(r, trustFn), 'proxyfix trusted walk (all fields)');
-  bench(group, 'forwarded(req): every address', [req], (r) => forwarded(r).length, 'proxyfix xFor: 2, no trust list');
-}
-
-// 3. RFC 7239: the last element of a Forwarded header.
-const forwardedHeaders = [
-  'for=203.0.113.7;proto=https;host=example.com',
-  `${Array.from({ length: 50 }, (_, i) => `for=6.6.${i}.6`).join(', ')}, for=203.0.113.7;proto=https`,
-];
-for (const [i, header] of forwardedHeaders.entries()) {
-  const group = `Forwarded, ${i === 0 ? 'one element' : '51 elements'}`;
-  const env = envFor('10.0.0.2', { forwarded: header });
-  const fix = compileOptions({ forwarded: 1, trusted: trust });
-  bench(group, 'proxyfix forwarded: 1 (all fields)', [env], (e) => resolve(fix, e, false).changed.remoteAddr);
-  bench(group, 'forwarded-parse(whole header)', [header], (h) => parseForwarded(h).length, 'proxyfix forwarded: 1 (all fields)');
-}
-
-// 4. The hostile inputs the tests check (fixtures/hostile.jsonl), each through its own stack: what
-// an attack costs, averaged over every vector that builds (construction errors are not timed).
-const vectors = loadVectors(new URL('../../fixtures/hostile.jsonl', import.meta.url)).flatMap((vector) => {
-  try {
-    return [{ app: buildStack(vector)(() => ({ status: 204 })), vector }];
-  } catch {
-    return [];
+/** The server and memory targets, from their rows. */
+function serverTargets(server: ServerResults | undefined, memory: MemoryResults | undefined): Target[] {
+  const row = (name: string) => server?.rows.find((r) => r.server === name);
+  const targets = [
+    target('`proxyfix serve` with proxyFix, req/s vs raw node:http', '≥ 0.90', row('serve proxyFix')?.vsRaw, atLeast(0.9), 'server'),
+    target('… with the access log on', '≥ 0.80', row('serve proxyFix + access log')?.vsRaw, atLeast(0.8), 'server'),
+    target('proxyFix inside the built-in server: req/s with it / without it', '≥ 0.97', row('serve proxyFix')?.vsAlone, atLeast(0.97), 'server'),
+    target('… the same, in CPU µs per request: with it / without it', '≤ 1.03', row('serve proxyFix')?.cpuVsAlone, atMost(1.03), 'server'),
+  ];
+  for (const name of ['express proxyFixNode', 'express app.use(proxyFixExpress)', 'koa proxyFixNode', 'fastify serverFactory+proxyFixNode', 'hono proxyFixFetch']) {
+    targets.push(target(`adapter \`${name}\`: req/s vs the framework alone`, '≥ 0.95', row(name)?.vsAlone, atLeast(0.95), 'server'));
   }
-});
-bench(`hostile inputs (${vectors.length} vectors)`, 'proxyfix, each vector\'s own stack', vectors,
-  ({ app, vector }) => app(startingEnv(vector)));
+  const express = row('express trust proxy');
+  const serve = row('serve proxyFix');
+  targets.push(target('`proxyfix serve` with proxyFix against Express 5 with `trust proxy`: req/s factor', '≥ 6', serve && express && serve.rps / express.rps, atLeast(6), 'server'));
+  targets.push(target('memory per idle connection, `serve(proxyFix)` vs raw node:http (RSS)', '≤ 1.2',
+    memory?.rows.find((r) => r.server === 'serve(proxyFix)')?.rssVsNode, atMost(1.2), 'memory'));
+  return targets;
+}
 
-// Report: ratios are the peer's time over proxyfix's, so 3.0 means proxyfix is three times faster.
-const find = (group: string, name: string) => rows.find((r) => r.group === group && r.name === name)!;
-const lines = [
-  '# Benchmark results',
-  '',
-  `Recorded by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: node ${process.version}, ${platform()} ${arch()}, ` +
-    `${cpus()[0]?.model ?? 'unknown CPU'}. Median of ${ROUNDS} rounds of about ${ROUND_MS} ms each.`,
-  '"peer / proxyfix" is the peer\'s time divided by proxyfix\'s on the same input in the same run.',
-  '',
-  '| case | implementation | ns per call | peer / proxyfix |',
-  '|---|---|---:|---:|',
-  ...rows.map((r) => `| ${r.group} | ${r.name} | ${r.ns.toFixed(1)} | ${r.baseline ? `${(r.ns / find(r.group, r.baseline).ns).toFixed(2)}` : ''} |`),
-  '',
-];
-const sizes = [1, 100, 10_000].map((n) => find(`trust list of ${n.toLocaleString('en')}`, 'proxyfix compileTrust matcher').ns);
-lines.push(`Trust-list scaling (proxyfix): 10,000 entries cost ${(sizes[2]! / sizes[0]!).toFixed(2)}x what 1 entry costs ` +
-  `(100 entries: ${(sizes[1]! / sizes[0]!).toFixed(2)}x).`, '');
-writeFileSync(new URL('../../bench/RESULTS.md', import.meta.url), lines.join('\n'));
-console.log(`\n${lines.at(-2)}\nwrote bench/RESULTS.md`);
+const lines = (text: string | string[]) => (Array.isArray(text) ? text : text.split('\n'));
+
+function writeResults(): Target[] {
+  const micro = recorded<MicroResults>('micro');
+  const server = recorded<ServerResults>('server');
+  const memory = recorded<MemoryResults>('memory');
+  const proxyProtocol = recorded<ProxyProtocolResults>('proxy-protocol');
+  const targets: Target[] = [
+    ...(micro?.targets ?? []).map((t) => ({ name: t.name, goal: t.goal, value: t.ratio, met: t.met, from: 'micro' })),
+    ...serverTargets(server, memory),
+    target('PROXY protocol on, keep-alive req/s vs off', '≥ 0.98', proxyProtocol?.ratio, atLeast(0.98), 'proxy-protocol'),
+  ];
+  const when = (r: { recorded: string } | undefined) => (r === undefined ? 'not run' : r.recorded.slice(0, 16).replace('T', ' '));
+  const out = [
+    '# Benchmark results',
+    '',
+    `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: node ${process.version}, ${platform()} ${arch()} ${release()}, ` +
+      `${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; load average ` +
+      `${loadavg().map((n) => n.toFixed(2)).join(' ')} at the end. Each section says when it was recorded (UTC). ` +
+      'Compare ratios within one run, not figures across machines: the machine is shared, and figures from different runs drift.',
+    '',
+    '## Reproduce',
+    '',
+    '    npm ci',
+    '    sudo apt-get install -y wrk        # the HTTP load generator (Debian\'s package)',
+    '    npm run bench                      # everything: about 15 minutes; BENCH_ONLY=micro,server for some',
+    '    npm run bench:server               # one at a time: bench:micro, bench:server, bench:memory',
+    '',
+    '## Targets',
+    '',
+    '| target | goal | this run | met | from |',
+    '|---|---|---:|---|---|',
+    ...targets.map((t) => `| ${t.name} | ${t.goal} | ${t.value === undefined ? '–' : t.value.toFixed(2)} | ` +
+      `${t.met === undefined ? 'not run' : t.met ? 'yes' : '**no**'} | ${t.from} |`),
+    '',
+    `## Per request: proxyFix against its peers (bench/micro.ts; recorded ${when(micro)})`,
+    '',
+    ...(micro === undefined ? ['Not run.'] : lines(micro.markdown)),
+    '',
+    `## Through real HTTP: the built-in server and the adapters (bench/server.ts; recorded ${when(server)})`,
+    '',
+    ...(server === undefined ? ['Not run.'] : [
+      ...server.method.map((line) => `- ${line}`),
+      '',
+      '"vs framework alone" is req/s over the same framework with no proxy handling (for node:http, raw node; for `serve`, ' +
+        '`serve` without proxyFix); "vs its own proxy handling" is over the framework\'s `trust proxy` and the like. ' +
+        `Load average ${server.loadBefore.join(' ')} before, ${server.loadAfter.join(' ')} after; ${server.seconds} s of measuring.`,
+      '',
+      ...serverTable(server.rows),
+      '',
+      '### Profiles',
+      '',
+      ...server.profiles,
+    ]),
+    '',
+    `## Memory per idle keep-alive connection (bench/memory.ts; recorded ${when(memory)})`,
+    '',
+    ...(memory === undefined ? ['Not run.'] : [...memory.method.map((line) => `- ${line}`), '', ...memory.table]),
+    '',
+    `## PROXY protocol on and off (bench/proxy-protocol.ts; recorded ${when(proxyProtocol)})`,
+    '',
+    ...(proxyProtocol === undefined ? ['Not run.'] : lines(proxyProtocol.markdown)),
+    '',
+  ];
+  writeFileSync(MARKDOWN, out.join('\n'));
+  return targets;
+}
+
+function main(): void {
+  const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of only ?? []) {
+    if (!(BENCHES as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: no benchmark named ${JSON.stringify(name)}; one of: ${BENCHES.join(', ')}`);
+  }
+  for (const name of BENCHES) if (only === undefined || only.includes(name)) runBench(name);
+  const targets = writeResults();
+  console.log(`\n${targets.map((t) => `${t.met === undefined ? '  -' : t.met ? ' ok' : 'MISS'}  ${t.name}: ${t.value?.toFixed(2) ?? 'not run'} (goal ${t.goal})`).join('\n')}`);
+  console.log('\nwrote bench/RESULTS.md');
+}
+
+main();

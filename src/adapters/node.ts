@@ -19,7 +19,7 @@ import {
   checkResponse, FIXED, isFetchResponse, joinHeaderLine, ORIGINALS, type GatewayApp, type GatewayEnv, type GatewayHolder, type GatewayResponse, type Middleware, shownToApp, splitHostHeader,
 } from '../gateway.js';
 import { TRACE } from '../trace.js';
-import { fixedOf, remember } from './fixed.js';
+import { ENV, envOf } from './fixed.js';
 import { defaultPort } from '../net/port.js';
 
 /** `env.ext[NODE_REQUEST]`: the node:http request an env was built from, when `toNodeListener` built it. */
@@ -84,7 +84,7 @@ export interface NodeListenerOptions {
  * env.remoteAddr; // "::ffff:10.0.0.2": the socket peer, before any proxyFix
  */
 export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, unknown> = {}): GatewayEnv {
-  const earlier = fixedOf(req)?.env;
+  const earlier = envOf(req);
   if (earlier !== undefined) {
     // Another adapter has presented this request already: carry on from what it decided, so a
     // second proxyFix sees a fixed env and changes nothing (THREATS 18).
@@ -93,15 +93,7 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
     for (const key of [ORIGINALS, FIXED, TRACE]) if (earlier.ext[key] !== undefined) carried[key] = earlier.ext[key];
     return { ...earlier, headers, body: req, ext: carried };
   }
-  // A null prototype: a client may send a header named `__proto__` or `constructor`, and it must be
-  // stored like any other header rather than reach or shadow Object.prototype.
-  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    headers[name] = joinHeaderLine(name, headers[name], value);
-  }
+  const headers = headersOf(req.rawHeaders);
 
   const socket = req.socket;
   // `encrypted` is only present on a TLSSocket.
@@ -144,6 +136,22 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
     body: req,
     ext,
   };
+}
+
+/**
+ * The env's headers from node's header lines as received (`req.rawHeaders`): every line kept, in
+ * order, joined by `joinHeaderLine`. HTTP/2's pseudo-headers (`:path`) are not header fields.
+ */
+export function headersOf(raw: readonly string[]): Record<string, string> {
+  // A null prototype: a client may send a header named `__proto__` or `constructor`, and it must be
+  // stored like any other header rather than reach or shadow Object.prototype.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name.startsWith(':')) continue;
+    headers[name] = joinHeaderLine(name, headers[name], raw[i + 1]!);
+  }
+  return headers;
 }
 
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#@]*)/i;
@@ -573,9 +581,10 @@ function writtenBytes(res: ServerResponse): number | undefined {
 }
 
 /**
- * A per-request view of the socket that reports the env's client address, port and encryption.
- * The socket itself is never changed: over a keep-alive connection from a proxy it carries
- * requests from many clients, one after another. Everything else reads through to the socket.
+ * A per-request view of the socket that reports the env's client address, port and encryption,
+ * and the env itself to `fixedOf`. The socket itself is never changed: over a keep-alive
+ * connection from a proxy it carries requests from many clients, one after another. Everything
+ * else reads through to the socket.
  */
 function socketView(socket: Socket, env: GatewayEnv): Socket {
   const address = env.remoteAddr === '' ? undefined : env.remoteAddr;
@@ -589,6 +598,7 @@ function socketView(socket: Socket, env: GatewayEnv): Socket {
         case 'remotePort': return port;
         case 'remoteFamily': return family;
         case 'encrypted': return encrypted;
+        case ENV: return env;
         default: return Reflect.get(target, key, target);
       }
     },
@@ -604,7 +614,6 @@ function socketView(socket: Socket, env: GatewayEnv): Socket {
  * prefix: that is what the app routes on.
  */
 export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
-  remember(req, env);
   const authority = ABSOLUTE_FORM.exec(req.url!);
   if (authority !== null) {
     // An absolute-form target's host and scheme are the client's words (Koa's href reads them);
@@ -613,12 +622,16 @@ export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
     req.url = rest.startsWith('/') ? rest : `/${rest}`;
   }
   req.socket = socketView(req.socket, env);
-  const headers = req.headers;
-  for (const name in headers) {
-    if (!(name in env.headers) || !shownToApp(env, name)) delete headers[name];
+  // A new object, not deletes from node's: a deleted property turns an object into a slow one,
+  // and the framework reads these headers on every request.
+  const headers: IncomingMessage['headers'] = {};
+  const given = req.headers;
+  for (const name in given) {
+    if (name in env.headers && shownToApp(env, name)) headers[name] = given[name];
   }
   // A Host the env has no header for went with the loop above.
   if (env.host !== '' && headers.host !== env.host) headers.host = env.host;
+  req.headers = headers;
   if (env.scriptName !== '') {
     const express = req as IncomingMessage & { originalUrl?: string; baseUrl?: string };
     express.originalUrl = `${env.scriptName}${req.url}`;
