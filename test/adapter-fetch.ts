@@ -296,6 +296,45 @@ t.test('fromFetchHandler: the handler sees the public URL, the fixed host, and n
   t.equal(seen!.headers.get('x-forwarded-for'), '203.0.113.7', 'not fixed: nothing is hidden');
 });
 
+t.test('fromFetchHandler: the handler\'s Request is a Request in every way a handler uses one', async (t) => {
+  let seen: Request | undefined;
+  let body = '';
+  let cloneUrl = '';
+  const handler = async (request: Request) => {
+    seen = request;
+    cloneUrl = request.clone().url;
+    body = await request.text();
+    return new Response('ok');
+  };
+  const fixed = toFetchHandler(proxyFix(fromFetchHandler(handler), everything), { getPeer: peer('127.0.0.1', 5000) });
+  const original = new Request('http://127.0.0.1:8000/upload', { method: 'POST', headers: forwarded, body: 'payload' });
+  await fixed(original);
+  t.ok(seen instanceof Request, 'instanceof Request');
+  t.equal(seen!.constructor, Request, 'its constructor is Request');
+  t.equal(body, 'payload', 'undici\'s methods run on it (text())');
+  t.equal(cloneUrl, 'http://127.0.0.1:8000/upload', 'clone() is the client\'s request, as it came');
+  t.equal(seen!.signal, original.signal, 'the client\'s abort signal');
+  t.equal(seen!.headers, seen!.headers, 'the same headers object each time it is read');
+  t.ok(seen!.headers instanceof Headers);
+  t.equal(seen!.bodyUsed, true, 'the body is the client\'s: read once');
+});
+
+t.test('toFetchHandler: an app that answers at once is answered at once; a later answer, or its failure, later', async (t) => {
+  const reported: unknown[] = [];
+  const onError = (error: unknown) => { reported.push(error); };
+  const now = toFetchHandler(() => ({ status: 201, body: 'now' }), { onError })(new Request('http://a.example/'));
+  t.ok(now instanceof Response, 'a Response, not a promise');
+  t.equal(await (now as Response).text(), 'now');
+  const later = toFetchHandler(async () => ({ status: 202, body: 'later' }), { onError })(new Request('http://a.example/'));
+  t.ok(later instanceof Promise);
+  t.equal((await later).status, 202);
+  const failing = toFetchHandler(async () => { throw new Error('later failure'); }, { onError })(new Request('http://a.example/'));
+  t.equal((await failing).status, 500);
+  t.match(reported, [{ message: 'later failure' }]);
+  const syncHandler = proxyFixFetch(() => new Response('plain'), { getPeer: peer('127.0.0.1') });
+  t.ok(syncHandler(new Request('http://a.example/')) instanceof Response, 'proxyFixFetch around a handler that answers at once');
+});
+
 t.test('fromFetchHandler: bodies stream both ways, and the handler\'s Response is passed on as it is', async (t) => {
   const secondIn = gate();
   const secondOut = gate();

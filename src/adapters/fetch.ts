@@ -228,7 +228,8 @@ function newRequest(env: GatewayEnv): Request {
  * A view, not a new `Request`: undici builds an AbortSignal and a header list for every one, which
  * cost the Hono adapter 12 µs a request in the profile. It is what @hono/node-server does for its
  * own requests. The headers are built when first read: many handlers never read them. A method is
- * called on the request itself, where undici's checks of `this` pass.
+ * called on the request itself: undici accepts the view as `this`, but a runtime whose Request
+ * keeps its state in internal slots would not.
  */
 function requestView(request: Request, env: GatewayEnv): Request {
   const url = requestUrl(env);
