@@ -158,7 +158,12 @@ const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#@]*)/i;
 
 /** The host an absolute-form target names (`a.example:81` in `http://a.example:81/p`), without userinfo; `undefined` for other forms. */
 export function targetHost(target: string): string | undefined {
-  return ABSOLUTE_FORM.exec(target)?.[1] || undefined;
+  return isOriginForm(target) ? undefined : ABSOLUTE_FORM.exec(target)?.[1] || undefined;
+}
+
+/** A target that starts with `/`, as nearly every request's does: no authority to look for. */
+function isOriginForm(target: string): boolean {
+  return target.charCodeAt(0) === 0x2f;
 }
 
 /**
@@ -166,7 +171,7 @@ export function targetHost(target: string): string | undefined {
  * server must accept) keeps only its path; `*` (`OPTIONS *`) is not a path and gives `""`.
  */
 export function splitTarget(target: string): { pathInfo: string; queryString: string } {
-  const authority = ABSOLUTE_FORM.exec(target);
+  const authority = isOriginForm(target) ? null : ABSOLUTE_FORM.exec(target);
   const rest = authority === null ? target : target.slice(authority[0].length);
   const q = rest.indexOf('?');
   let path = q === -1 ? rest : rest.slice(0, q);
@@ -614,7 +619,7 @@ function socketView(socket: Socket, env: GatewayEnv): Socket {
  * prefix: that is what the app routes on.
  */
 export function presentToNode(req: IncomingMessage, env: GatewayEnv): void {
-  const authority = ABSOLUTE_FORM.exec(req.url!);
+  const authority = isOriginForm(req.url!) ? null : ABSOLUTE_FORM.exec(req.url!);
   if (authority !== null) {
     // An absolute-form target's host and scheme are the client's words (Koa's href reads them);
     // the env's come from Host and the fix. Origin form leaves one host for every framework.
