@@ -15,7 +15,7 @@ import { checkResponse, isFetchResponse, type GatewayApp, type GatewayEnv, type 
 import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
 import { ENV } from './fixed.js';
-import { headersOf, NODE_REQUEST, NODE_RESPONSE, presentToNode, targetHost, writeStack } from './node.js';
+import { headersOf, isThenable, NODE_REQUEST, NODE_RESPONSE, presentToNode, targetHost, writeStack } from './node.js';
 
 /**
  * A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. The rest
@@ -195,9 +195,6 @@ export function toFetchHandler(app: GatewayApp, options: FetchHandlerOptions = {
   }, 'fetch');
 }
 
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> & Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
 
 /** The headers a fetch handler sees for `env`: the env's, less the spent forwarding headers, with its Host. */
 function envHeaders(env: GatewayEnv): Headers {

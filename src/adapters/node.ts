@@ -362,13 +362,18 @@ function dropAnswer(response: GatewayResponse): void {
  * body. Anything else, a broken answer included, takes the path that waits, which reports it.
  */
 function isPlainAnswer(answer: unknown): answer is GatewayResponse {
-  if (typeof (answer as { then?: unknown } | null)?.then === 'function' || wasWritten(answer as GatewayResponse)) return false;
+  if (isThenable(answer) || wasWritten(answer as GatewayResponse)) return false;
   try {
     checkResponse(answer);
   } catch {
     return false;
   }
   return isWhole(answer);
+}
+
+/** Whether an app's answer is still to come. */
+export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> & Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** A client that closed the connection before the response was complete. */
@@ -733,10 +738,19 @@ export function toNodeMiddleware(middleware: Middleware): NodeMiddleware {
       next(error);
     };
     const env = toGatewayEnv(req, { [NODE_REQUEST]: req, [NODE_RESPONSE]: res, [NODE_NEXT]: once });
-    (async () => {
-      const response = await app(env);
-      if (!wasWritten(response)) await writeGatewayResponse(res, response);
-    })().catch(once);
+    let response: GatewayResponse | Promise<GatewayResponse>;
+    try {
+      response = app(env);
+    } catch (error) {
+      once(error);
+      return;
+    }
+    // A stack that passed the request on has answered at once: no promise for it.
+    if (!isThenable(response)) {
+      if (!wasWritten(response)) writeGatewayResponse(res, response).catch(once);
+      return;
+    }
+    response.then((later) => (wasWritten(later) ? undefined : writeGatewayResponse(res, later))).catch(once);
   }, 'node');
 }
 
