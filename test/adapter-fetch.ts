@@ -161,6 +161,13 @@ t.test('the default getPeer reads @hono/node-server\'s bindings, in both of thei
     t.match(env.remotePort, /^\d+$/, `${env.pathInfo}: its port`);
   }
   t.equal(seen.length, 2);
+
+  // No peer address: a Unix socket's peer is "", a TCP connection reset before it was accepted is
+  // not one (see peerAddress in adapters/node.ts).
+  const bindingsOf = (socket: object) => ({ incoming: { socket, headers: {}, rawHeaders: [], url: '/' }, outgoing: {} });
+  await handler(new Request('http://a.example/unix'), bindingsOf({ remoteAddress: undefined, localAddress: undefined }));
+  await handler(new Request('http://a.example/reset'), bindingsOf({ remoteAddress: undefined, localAddress: '127.0.0.1' }));
+  t.same(seen.slice(2).map((env) => [env.pathInfo, env.remoteAddr]), [['/unix', ''], ['/reset', 'unknown']]);
 });
 
 t.test('toFetchResponse: a gateway response as a fetch Response', async (t) => {

@@ -3,14 +3,15 @@
  * arrives on the socket, and the responses it writes as a real client reads them.
  */
 import t, { type Test } from 'tap';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { splitTarget, toGatewayEnv, toNodeListener, writeGatewayResponse, type NodeResponseInfo } from '../src/adapters/node.js';
+import { headersOf, splitTarget, toGatewayEnv, toNodeListener, writeGatewayResponse, type NodeResponseInfo } from '../src/adapters/node.js';
+import { proxyFix } from '../src/middleware/proxy-fix/index.js';
 import { lintEnv, type GatewayApp, type GatewayEnv, type GatewayResponse } from '../src/gateway.js';
 import { rawExchange, request, statusLine, type Target } from './fixtures/http-client.js';
 
@@ -361,6 +362,29 @@ t.test('toNodeListener: without onError, app errors go to stderr; a throwing hoo
   t.match(written.join(''), /a thrown string\n/);
   t.match(written.join(''), /Error: \/hook failed/);
   t.match(written.join(''), /Error: \/later-hook failed/);
+});
+
+t.test('a TCP peer that reset before node accepted it is not taken for a Unix socket peer', async (t) => {
+  const seen: string[] = [];
+  const app = proxyFix((env) => {
+    seen.push(env.remoteAddr);
+    return { status: 200 };
+  }, { xFor: 1, trusted: ['10.0.0.0/8'], trustUnixSocket: true });
+  const target = await start(t, toNodeListener(app));
+  // This process's event loop is blocked while a child connects, sends a request with a forged
+  // X-Forwarded-For and resets: node accepts the connection afterwards, with no peer address left.
+  const script = `const s = require('net').connect(${(target as { port: number }).port}, '127.0.0.1', () => {` +
+    "s.write('GET / HTTP/1.1\\r\\nHost: a\\r\\nX-Forwarded-For: 6.6.6.6\\r\\n\\r\\n'); s.resetAndDestroy(); });" +
+    "s.on('error', () => {}); s.on('close', () => process.exit(0));";
+  t.equal(spawnSync(process.execPath, ['-e', script]).status, 0);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.notOk(seen.includes('6.6.6.6'), `the forged address was not taken (the app saw ${JSON.stringify(seen)})`);
+  t.ok(seen.every((address) => address === 'unknown'), 'the peer is unknown');
+});
+
+t.test('headersOf: every line, joined in order, without HTTP/2 pseudo-headers', async (t) => {
+  t.same({ ...headersOf([':method', 'GET', ':path', '/', 'Host', 'a', 'Cookie', 'a=1', 'X-A', '1', 'cookie', 'b=2', 'x-a', '2']) },
+    { host: 'a', cookie: 'a=1; b=2', 'x-a': '1, 2' });
 });
 
 t.test('toNodeListener: an onError that throws cuts the connection, and the server carries on', async (t) => {

@@ -15,7 +15,7 @@ import { checkResponse, isFetchResponse, type GatewayApp, type GatewayEnv, type 
 import { parseHost } from '../net/host.js';
 import { defaultPort } from '../net/port.js';
 import { ENV } from './fixed.js';
-import { headersOf, isThenable, NODE_REQUEST, NODE_RESPONSE, presentToNode, targetHost, writeStack } from './node.js';
+import { headersOf, isThenable, NODE_REQUEST, peerAddress, NODE_RESPONSE, presentToNode, targetHost, writeStack } from './node.js';
 
 /**
  * A fetch handler: Hono's `app.fetch`, a Deno or Bun server's handler, a Worker's `fetch`. The rest
@@ -84,7 +84,9 @@ function nodeBindings(rest: readonly unknown[]): NodeBindings | undefined {
 
 const nodeServerPeer: GetPeer = (_request, ...rest) => {
   const socket = nodeBindings(rest)?.incoming.socket;
-  return socket === undefined ? undefined : { remote: { address: socket.remoteAddress, port: socket.remotePort } };
+  if (socket === undefined) return undefined;
+  const address = peerAddress(socket);
+  return { remote: { address: address === '' ? undefined : address, port: socket.remotePort } };
 };
 
 /**

@@ -11,7 +11,7 @@
  * code understands that form, while rewriting it here would hide what the socket really was.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { appOf, checkAppOrHolder, checkGatewayApp, checkNodeListener, tagKind } from '../app-kind.js';
 import { checkInteger, describe, MAX_TIMER_MS } from '../options.js';
@@ -129,8 +129,7 @@ export function toGatewayEnv(req: IncomingMessage, ext: Record<string | symbol, 
     scriptName: '',
     pathInfo,
     queryString,
-    // A Unix socket peer has no address: "" is what the trust code treats as "not an IP peer".
-    remoteAddr: socket.remoteAddress ?? '',
+    remoteAddr: peerAddress(socket),
     remotePort: socket.remotePort === undefined ? '' : String(socket.remotePort),
     headers,
     body: req,
@@ -152,6 +151,17 @@ export function headersOf(raw: readonly string[]): Record<string, string> {
     headers[name] = joinHeaderLine(name, headers[name], raw[i + 1]!);
   }
   return headers;
+}
+
+/**
+ * The socket peer's address as the env gives it. A Unix socket peer has none: `""`, which the trust
+ * code takes for one (trusted only with `trustUnixSocket`). A TCP connection that the client reset
+ * before node accepted it has none left either, and must not pass for a Unix socket peer: its
+ * peer is `"unknown"` (RFC 7239's word for a node it cannot name), which no trust list trusts. The
+ * two are told apart by the local end: a TCP socket keeps its own address after a reset.
+ */
+export function peerAddress(socket: Pick<Socket, 'remoteAddress' | 'localAddress'>): string {
+  return socket.remoteAddress ?? (socket.localAddress === undefined ? '' : 'unknown');
 }
 
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#@]*)/i;
@@ -251,7 +261,6 @@ async function writeStreamed(res: ServerResponse, body: AsyncIterable<Uint8Array
       if (!(chunk instanceof Uint8Array)) {
         throw new TypeError(`a response body chunk must be a Uint8Array, got ${describe(chunk)}`);
       }
-      if (res.destroyed) throw prematureClose();
       bytes += chunk.byteLength;
       if (!res.write(chunk)) {
         await new Promise<void>((resolve, reject) => {
@@ -492,7 +501,7 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
   /**
    * The path for an answer that is there at once (a refusal, or an app that returned a plain
    * response with a whole body, as most do): written now, with no promise, timer or map entry, and
-   * reported to `onResponse` when its response is over, with its bytes if it completed.
+   * reported to `onResponse` when its response is over (its bytes are all handed to node by then).
    */
   function respondNow(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, startedAt: number, response: GatewayResponse): void {
     let bytes: number | undefined;
@@ -506,14 +515,13 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
     if (onResponse === undefined) return;
     const report = () => {
       try {
-        onResponse({ env, req, res, bytes: res.writableFinished ? bytes : undefined, startedAt });
+        onResponse({ env, req, res, bytes, startedAt });
       } catch (error) {
         // A throwing hook: the request is over either way.
         writeStack(error);
       }
     };
-    if (res.closed) report();
-    else res.once('close', report);
+    res.once('close', report);
   }
 
   /** The path for an answer still to come, or a streamed body. */
@@ -599,7 +607,8 @@ function writtenBytes(res: ServerResponse): number | undefined {
 function socketView(socket: Socket, env: GatewayEnv): Socket {
   const address = env.remoteAddr === '' ? undefined : env.remoteAddr;
   const port = env.remotePort === '' ? undefined : Number(env.remotePort);
-  const family = address === undefined ? undefined : address.includes(':') ? 'IPv6' : 'IPv4';
+  const version = address === undefined ? 0 : isIP(address);
+  const family = version === 6 ? 'IPv6' : version === 4 ? 'IPv4' : undefined;
   const encrypted = env.scheme === 'https' || env.scheme === 'wss' ? true : undefined;
   return new Proxy(socket, {
     get(target, key) {
