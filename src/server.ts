@@ -4,6 +4,8 @@
  * chain safe through a probe (what `proxyfix check` runs).
  */
 export { serve, type LogSink, type RunningServer, type ServableApp, type ServeOptions } from './server/serve.js';
+export type { ProxyProtocolOptions } from './server/settings.js';
+export { PROXY_PROTOCOL, type ProxyProtocolRecord } from './server/proxy-protocol.js';
 export type { AppInterface } from './adapters/interface.js';
 export { inspectApp, type InspectedFields, type Inspection, type InspectOptions } from './server/inspect.js';
 export {

@@ -19,7 +19,9 @@ import { namedCommands, namedOptions, sample, type ProxyName } from './fixtures/
 const PROXIES: readonly ProxyName[] = ['nginx', 'haproxy', 'caddy'];
 
 t.test('the check\'s table of samples is every shipped sample, with the counts its header names', async (t) => {
-  const shipped = PROXIES.flatMap((name) => readdirSync(join(root, name)).filter((file) => !file.endsWith('.md')).map((file) => `${name}/${file}`));
+  // The layer-4 samples (proxy-protocol*) are no shape the check finds: test/proxy-protocol-proxies.ts runs them.
+  const shipped = PROXIES.flatMap((name) => readdirSync(join(root, name))
+    .filter((file) => !file.endsWith('.md') && !file.startsWith('proxy-protocol')).map((file) => `${name}/${file}`));
   t.strictSame(SAMPLES.map((s) => s.file).sort(), shipped.sort());
   for (const entry of SAMPLES) {
     const named = namedOptions(sample(entry.file)).map((options) => options.replace(/, trusted: .*? \}$/, ' }').replace(/, trustUnixSocket: true/, ''));

@@ -66,7 +66,7 @@ t.same(Object.keys(fetchEntry).sort(), [
   'toFetchResponse',
 ], 'proxyfix/fetch');
 const server = await import('../src/server.js');
-t.same(Object.keys(server).sort(), ['check', 'inspectApp', 'runCheck', 'serve'], 'proxyfix/server');
+t.same(Object.keys(server).sort(), ['PROXY_PROTOCOL', 'check', 'inspectApp', 'runCheck', 'serve'], 'proxyfix/server');
 
 /**
  * The node built-ins an entry imports, itself or through any of its modules: a child process

@@ -20,6 +20,7 @@ import { proxyFix, type ProxyFixOptions } from '../middleware/proxy-fix/index.js
 import { probe } from '../middleware/probe.js';
 import { inspectApp } from './inspect.js';
 import { serve, type RunningServer, type ServeOptions } from './serve.js';
+import type { ProxyProtocolOptions } from './settings.js';
 
 /** A problem with the command: one line to print, and the exit status (2: the command is wrong). */
 export class CommandError extends Error {
@@ -47,7 +48,8 @@ interface OptionSpec {
   short?: string;
   kind: Kind;
   /** Where the value goes: a proxyFix option, a serve option, or the command itself. */
-  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' | 'probeToken' | 'probePath' | 'inspectRedact' | 'inspectReveal' };
+  target: { proxyFix: keyof ProxyFixOptions } | { serve: keyof ServeOptions } | { command: 'inspect' | 'noAccessLog' | 'probeToken' | 'probePath' | 'inspectRedact' | 'inspectReveal' }
+    | { proxyProtocol: keyof ProxyProtocolOptions | 'on' };
   value?: string;
   help: string;
 }
@@ -81,6 +83,14 @@ const SPECS: readonly OptionSpec[] = [
     help: 'answer `proxyfix check` at the probe path to requests carrying this token (16+ characters)' },
   { flag: 'probe-path', kind: 'text', target: { command: 'probePath' }, value: 'PATH',
     help: 'where the probe answers, with --probe-token (default /.well-known/proxyfix)' },
+  { flag: 'proxy-protocol', kind: 'boolean', target: { proxyProtocol: 'on' },
+    help: 'read a PROXY protocol header (v1 or v2) at the start of each connection, as layer-4 load balancers send it' },
+  { flag: 'proxy-protocol-trusted', kind: 'list', target: { proxyProtocol: 'trusted' }, value: 'LIST',
+    help: 'the load balancers that send it (required with --proxy-protocol): addresses, CIDRs or ranges; others may not' },
+  { flag: 'proxy-protocol-trust-unix-socket', kind: 'boolean', target: { proxyProtocol: 'trustUnixSocket' },
+    help: 'a peer on a Unix socket may send it too' },
+  { flag: 'proxy-protocol-timeout', kind: 'seconds', target: { proxyProtocol: 'timeout' }, value: 'S',
+    help: 'time a connection has to send the whole header (default 30)' },
   { flag: 'no-access-log', kind: 'boolean', target: { command: 'noAccessLog' }, help: 'do not write the access log to stdout' },
   { flag: 'keep-alive-timeout', kind: 'seconds', target: { serve: 'keepAliveTimeout' }, value: 'S', help: 'idle keep-alive time; 0: no keep-alive (default 5)' },
   { flag: 'headers-timeout', kind: 'seconds', target: { serve: 'headersTimeout' }, value: 'S', help: 'time to send the headers (default 60)' },
@@ -116,6 +126,9 @@ With any of --x-*, --forwarded or --trusted, the app is wrapped in proxyFix with
 without them it is served as it is.
 --inspect serves the inspection app behind proxyFix (its defaults unless options are given).
 --probe-token mounts the probe that \`proxyfix check\` talks to (see proxyfix check --help).
+--proxy-protocol: behind a layer-4 load balancer (AWS NLB, HAProxy send-proxy-v2, nginx stream
+proxy_protocol on), the client address comes from its PROXY protocol header; a connection from a
+--proxy-protocol-trusted peer without one, or from any other peer with one, is closed.
 Timeouts are in seconds. SIGTERM or SIGINT: finish in-flight requests, then exit 0.
 
 Options (each also read from the environment variable shown; the command line wins):
@@ -182,6 +195,8 @@ interface Command {
   inspectReveal?: string[];
   proxyFixOptions: Record<string, unknown>;
   serveOptions: Record<string, unknown>;
+  /** --proxy-protocol (`on`) and the options of serve's `proxyProtocol`. */
+  proxyProtocol: Record<string, unknown>;
 }
 
 /** Read the command line and the environment; `undefined` when --help or --version has been answered. */
@@ -219,7 +234,7 @@ function readCommand(argv: string[], io: CommandIo): Command | undefined {
     throw new CommandError(command === undefined ? `no command given; ${USAGE}` : `unknown command ${JSON.stringify(command)}; ${USAGE}`);
   }
 
-  const result: Command = { app: undefined, inspect: false, noAccessLog: false, proxyFixOptions: {}, serveOptions: {} };
+  const result: Command = { app: undefined, inspect: false, noAccessLog: false, proxyFixOptions: {}, serveOptions: {}, proxyProtocol: {} };
   for (const spec of SPECS) {
     const given = (values as Record<string, string | string[] | boolean | undefined>)[spec.flag];
     const fromEnv = io.env[envName(spec.flag)];
@@ -238,7 +253,18 @@ function readCommand(argv: string[], io: CommandIo): Command | undefined {
     const target = spec.target;
     if ('proxyFix' in target) result.proxyFixOptions[target.proxyFix] = value;
     else if ('serve' in target) result.serveOptions[target.serve] = value;
+    else if ('proxyProtocol' in target) result.proxyProtocol[target.proxyProtocol] = value;
     else (result as unknown as Record<string, unknown>)[target.command] = value;
+  }
+
+  const { on, ...proxyProtocol } = result.proxyProtocol;
+  if (on === true) {
+    if (proxyProtocol.trusted === undefined) {
+      throw new CommandError('--proxy-protocol needs --proxy-protocol-trusted: the load balancers that may send the header');
+    }
+    result.serveOptions.proxyProtocol = proxyProtocol;
+  } else if (Object.keys(proxyProtocol).length > 0) {
+    throw new CommandError('--proxy-protocol-trusted, --proxy-protocol-trust-unix-socket and --proxy-protocol-timeout apply to --proxy-protocol');
   }
 
   if (rest.length > 1) throw new CommandError(`serve takes one MODULE:EXPORT, got ${rest.length}: ${rest.join(' ')}`);

@@ -18,6 +18,7 @@ import { chainOf } from '../chain.js';
 import { chainSvg } from '../chain-svg.js';
 import { type GatewayApp, type GatewayEnv, type GatewayResponse, ORIGINALS, REQUEST_FIELDS, requestUrl, type RequestField } from '../gateway.js';
 import { compileRedaction, type Redacted, type Redaction, Redactor } from '../redact.js';
+import { PROXY_PROTOCOL, type ProxyProtocolRecord } from './proxy-protocol.js';
 
 export interface InspectOptions {
   /**
@@ -51,6 +52,11 @@ export interface Inspection {
   /** The decision trace; `null` when no proxyFix with `trace: true` is in front. */
   trace: ProxyFixTrace | null;
   request: { method: string; headers: Record<string, string> };
+  /**
+   * The connection's PROXY protocol header and its real socket peer (the load balancer), when
+   * `serve` read one (`proxyProtocol`); else `null`. `before.remoteAddr` is then the header's client.
+   */
+  proxyProtocol: ProxyProtocolRecord | null;
   /** What was shown as `(redacted)` anywhere above, by name: never a value. */
   redacted: Redacted;
 }
@@ -109,13 +115,17 @@ export function inspectEnv(env: GatewayEnv, redaction: Redaction = compileRedact
   const trace = recorded === undefined ? null : redactor.trace(recorded);
   const headers = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(env.headers)) headers[name] = redactor.header(name, value);
+  const proxyProtocol = env.ext[PROXY_PROTOCOL] ?? null;
+  const sentences = verdict(env, trace, after);
+  if (proxyProtocol !== null) sentences.unshift(proxyProtocolSentence(proxyProtocol));
   return {
-    verdict: verdict(env, trace, after),
+    verdict: sentences,
     before,
     after,
     changed,
     trace,
     request: { method: env.method, headers },
+    proxyProtocol,
     redacted: redactor.redacted,
   };
 }
@@ -131,6 +141,21 @@ function fieldsOf(redactor: Redactor, env: Pick<GatewayEnv, RequestField>): Insp
 /** An address for a sentence; a Unix socket peer has none. */
 function shown(address: string): string {
   return address || 'none (a Unix socket peer)';
+}
+
+/** What the connection's PROXY protocol header did to the client address, first in the verdict. */
+function proxyProtocolSentence({ socketPeer, client, header }: ProxyProtocolRecord): string {
+  const from = `The connection came from ${shown(socketPeer.address)}, whose PROXY protocol v${header.version} header`;
+  if (header.command === 'LOCAL') return `${from} says LOCAL (the balancer's own connection, a health check): the client address is the socket peer.`;
+  if (header.family === 'unspec') return `${from} names no client (family unknown): the client address is the socket peer.`;
+  return `${from} names the client ${header.family === 'unix' ? 'as a Unix socket peer of the balancer (no address)' : client.address}: ` +
+    'proxyFix starts from it.';
+}
+
+/** The header's fields as rows for the page, TLVs flattened (`tlvs.ssl.version`). */
+function recordRows(value: unknown, path: string): [string, string][] {
+  if (typeof value !== 'object' || value === null) return [[path, String(value)]];
+  return Object.entries(value).flatMap(([key, inner]) => recordRows(inner, path === '' ? key : `${path}.${key}`));
 }
 
 function plural(n: number, one: string, many: string): string {
@@ -241,7 +266,7 @@ function row(cells: unknown[], tag = 'td', className = ''): string {
 }
 
 function renderHtml(inspection: Inspection): string {
-  const { verdict: sentences, before, after, changed, trace, request, redacted } = inspection;
+  const { verdict: sentences, before, after, changed, trace, request, proxyProtocol, redacted } = inspection;
   const fields = (Object.keys(after) as (keyof InspectedFields)[]).map((key) =>
     row([key, before[key], after[key]], 'td', changed.includes(key) ? 'changed' : ''));
   const traceRows = (trace?.fields ?? []).map((f) =>
@@ -277,7 +302,12 @@ ${fields.join('\n')}
 ${row(['header', 'option', 'depth', 'value', 'outcome', 'detail'], 'th')}
 ${traceRows.join('\n')}
 </table>
-<h2>Request headers (${escapeHtml(request.method)})</h2>
+${proxyProtocol === null ? '' : `<h2>PROXY protocol</h2>
+<table>
+${row(['field', 'value'], 'th')}
+${recordRows(proxyProtocol, '').map((cells) => row(cells)).join('\n')}
+</table>
+`}<h2>Request headers (${escapeHtml(request.method)})</h2>
 <table>
 ${row(['name', 'value'], 'th')}
 ${headerRows.join('\n')}

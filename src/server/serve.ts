@@ -22,6 +22,8 @@ import { servedApp } from '../adapters/interface.js';
 import { servingListener, type NodeListener } from '../adapters/node.js';
 import type { GatewayApp, GatewayHolder } from '../gateway.js';
 import { accessLines, refusedLine } from './access-log.js';
+import { proxyProtocolReader } from './proxy-protocol.js';
+import { refusalLog, type RefusalLog } from './refusals.js';
 import { addressUrl, checkServeOptions, type Bind, type RunningServer, type ServeOptions, type ServeSettings } from './settings.js';
 import { bindingPath, checkSocketPath, claimSocketPath, releaseSocketPath, type OwnedSocket } from './unix-socket.js';
 import { attachToPrimary, startPrimary, workerBinds } from './workers.js';
@@ -111,40 +113,6 @@ const CLIENT_ERRORS = new Map<string, [number, string]>([
   ['ERR_HTTP_REQUEST_TIMEOUT', [408, 'Request Timeout']],
 ]);
 
-/** How long refused connections are only counted after one is logged: a flood of them writes two lines per address in this time. */
-const REFUSALS_WINDOW = 5000;
-
-/**
- * The log of refused connections (`maxConnections`) for one address: the first refusal is logged at
- * once, the next ones in the following REFUSALS_WINDOW are counted and logged as one line at its end
- * (or at shutdown), so a flood of connections cannot flood the log.
- */
-function refusalLog(log: (message: string) => void, where: string, limit: number) {
-  let counted = 0;
-  let since = 0;
-  let window: NodeJS.Timeout | undefined;
-  const report = (seconds: string) => {
-    window = undefined;
-    if (counted > 0) log(`refused ${counted} more connection(s) on ${where} in the last ${seconds} s: maxConnections (${limit}) reached`);
-    counted = 0;
-  };
-  return {
-    refused() {
-      if (window !== undefined) {
-        counted++;
-        return;
-      }
-      log(`refused a connection on ${where}: maxConnections (${limit}) reached`);
-      since = Date.now();
-      window = setTimeout(() => report(String(REFUSALS_WINDOW / 1000)), REFUSALS_WINDOW);
-    },
-    flush() {
-      clearTimeout(window);
-      report(((Date.now() - since) / 1000).toFixed(1));
-    },
-  };
-}
-
 /** Bind every address in turn; on a failure, close the ones already bound and reject. */
 async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: ServeSettings, owner: number): Promise<RunningServer> {
   const { log, accessLog } = settings;
@@ -158,12 +126,14 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
   const sockets = new Set<Socket>();
   const servers: http.Server[] = [];
   const owned: (OwnedSocket | undefined)[] = [];
-  const refusals: ReturnType<typeof refusalLog>[] = [];
+  const refusals: RefusalLog[] = [];
+  const proxyProtocol = settings.proxyProtocol && proxyProtocolReader(settings.proxyProtocol);
   let closing: Promise<void> | undefined;
 
   const accessLine = accessLines();
   const { listener, answerInstead } = servingListener(appOrHolder, {
     responseTimeout: settings.responseTimeout,
+    onEnv: proxyProtocol?.onEnv,
     onError(error, env) {
       // A timeout has no stack worth reading; an app's error has.
       const text = (error as { code?: unknown }).code === 'ERR_PROXYFIX_RESPONSE_TIMEOUT' ? (error as Error).message
@@ -203,7 +173,8 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
       const body = `${reason}\n`;
       socket.write(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
         `Content-Length: ${body.length}\r\n\r\n${body}`);
-      accessLog?.(refusedLine((socket as Socket).remoteAddress ?? '', status, body.length));
+      // The client as a request on the connection would show it: a PROXY protocol header's, if any.
+      accessLog?.(refusedLine(proxyProtocol?.clientOf(socket) ?? (socket as Socket).remoteAddress ?? '', status, body.length));
     }
     socket.destroy();
   }
@@ -251,9 +222,10 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
       });
-      const refused = refusalLog(log, bind.text, settings.maxConnections);
+      const refused = refusalLog(log, bind.text);
       refusals.push(refused);
-      server.on('drop', refused.refused);
+      server.on('drop', () => refused.refused(`maxConnections (${settings.maxConnections}) reached`));
+      proxyProtocol?.attach(server, refused);
       servers.push(server);
       owned.push(await listenOn(server, bind, owner, settings.workers > 0, (error) => log(`server error on ${bind.text}: ${error.message}`)));
     }

@@ -9,7 +9,8 @@
 import type http from 'node:http';
 import net from 'node:net';
 import type { AppInterface } from '../adapters/interface.js';
-import { checkInteger, checkOptions, configError, describe, MAX_TIMER_MS } from '../options.js';
+import { compilePeerTrust, compileTrust, type TrustInput } from '../net/trust.js';
+import { checkBoolean, checkInteger, checkOptions, configError, describe, MAX_TIMER_MS } from '../options.js';
 import { logWriter, type LogSink } from './access-log.js';
 
 export interface ServeOptions {
@@ -105,6 +106,40 @@ export interface ServeOptions {
    * @default 10000
    */
   maxRestartDelay?: number;
+  /**
+   * Read a PROXY protocol header (version 1 or 2) at the start of each connection, as a layer-4
+   * load balancer sends it (AWS NLB, HAProxy `send-proxy-v2`, nginx `stream` with `proxy_protocol on`):
+   * its client address becomes the request's `remoteAddr` and `remotePort`, and the header, with the
+   * connection's own peer, is in `env.ext["proxyfix.proxyProtocol"]`. Only the peers in `trusted`
+   * may send one, and they must: a header from anyone else, a trusted peer without one, and a
+   * malformed or late header close the connection before any request is read.
+   * @default undefined (off)
+   */
+  proxyProtocol?: ProxyProtocolOptions;
+}
+
+export interface ProxyProtocolOptions {
+  /**
+   * The balancers that send the header: addresses, CIDR ranges, named ranges (as proxyFix's
+   * `trusted`) or a predicate. Required: a header is client data unless its sender is known.
+   */
+  trusted: TrustInput;
+  /**
+   * Trust a peer on a Unix socket (a balancer on the same host) to send the header.
+   * @default false
+   */
+  trustUnixSocket?: boolean;
+  /**
+   * The versions accepted; a header of another version closes the connection.
+   * @default [1, 2]
+   */
+  versions?: readonly (1 | 2)[];
+  /**
+   * Milliseconds a connection has to send its whole header (nginx's `proxy_protocol_timeout`), or,
+   * from a peer not trusted, the first bytes of its request. `headersTimeout` starts after it.
+   * @default 30000
+   */
+  timeout?: number;
 }
 
 /** A running server, as `serve` resolves it. */
@@ -139,6 +174,15 @@ export interface ServeSettings {
   maxRestartDelay: number;
   accessLog: ((line: string) => void) | undefined;
   log: (message: string) => void;
+  proxyProtocol: ProxyProtocolSettings | undefined;
+}
+
+/** `proxyProtocol` checked: the peer check compiled once. */
+export interface ProxyProtocolSettings {
+  /** Whether a socket peer (`''` for a Unix socket) may send the header. */
+  isTrusted: (peer: string) => boolean;
+  versions: readonly (1 | 2)[];
+  timeout: number;
 }
 
 export type Bind = { host: string; port: number; text: string } | { path: string; text: string };
@@ -164,7 +208,7 @@ const INTEGERS: Readonly<Record<IntegerOption, { default: number; min: number }>
   maxRestartDelay: { default: 10_000, min: 1 },
 };
 
-const KNOWN_OPTIONS = new Set(['interface', 'bind', 'accessLog', 'log', ...Object.keys(INTEGERS)]);
+const KNOWN_OPTIONS = new Set(['interface', 'bind', 'accessLog', 'log', 'proxyProtocol', ...Object.keys(INTEGERS)]);
 
 /** Validate `serve` options once, filling in the defaults. */
 export function checkServeOptions(options: ServeOptions): ServeSettings {
@@ -190,6 +234,7 @@ export function checkServeOptions(options: ServeOptions): ServeSettings {
     maxRestartDelay: integer('maxRestartDelay', options.maxRestartDelay),
     accessLog: logWriter('accessLog', options.accessLog, process.stdout, true),
     log: prefixed(logWriter('log', options.log, process.stderr)),
+    proxyProtocol: checkProxyProtocol(options.proxyProtocol),
   };
   if (settings.requestTimeout > 0 && settings.headersTimeout > settings.requestTimeout) {
     throw configError('ERR_PROXYFIX_OPTION_CONFLICT', 'headersTimeout',
@@ -205,6 +250,33 @@ export function checkServeOptions(options: ServeOptions): ServeSettings {
 function integer(option: IntegerOption, value: unknown): number {
   const { default: fallback, min } = INTEGERS[option];
   return value === undefined ? fallback : checkInteger(option, value, min, MAX_TIMER_MS);
+}
+
+const PROXY_PROTOCOL_OPTIONS = new Set(['trusted', 'trustUnixSocket', 'versions', 'timeout']);
+const DEFAULT_PROXY_PROTOCOL_TIMEOUT = 30_000;
+
+function checkProxyProtocol(options: unknown): ProxyProtocolSettings | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'proxyProtocol', `must be an object with \`trusted\`, got ${describe(options)}`);
+  }
+  checkOptions(options, PROXY_PROTOCOL_OPTIONS, 'proxyProtocol');
+  const { trusted, trustUnixSocket, versions = [1, 2], timeout = DEFAULT_PROXY_PROTOCOL_TIMEOUT } = options as Partial<ProxyProtocolOptions>;
+  if (trusted === undefined) {
+    throw configError('ERR_PROXYFIX_OPTION_TYPE', 'proxyProtocol.trusted',
+      'is required: a PROXY protocol header says who the client is, so only the balancers listed may send one');
+  }
+  const entries = typeof trusted === 'string' ? trusted.split(',').filter((entry) => entry.trim() !== '') : trusted;
+  if (Array.isArray(entries) && entries.length === 0) {
+    throw configError('ERR_PROXYFIX_OPTION_RANGE', 'proxyProtocol.trusted', 'must list at least one balancer: an empty list would refuse every header');
+  }
+  checkBoolean('proxyProtocol.trustUnixSocket', trustUnixSocket);
+  const isTrusted = compilePeerTrust(compileTrust(trusted, 'proxyProtocol.trusted'), trustUnixSocket === true);
+  if (!Array.isArray(versions) || versions.length === 0 || versions.some((v) => v !== 1 && v !== 2) || new Set(versions).size !== versions.length) {
+    throw configError(Array.isArray(versions) ? 'ERR_PROXYFIX_OPTION_RANGE' : 'ERR_PROXYFIX_OPTION_TYPE', 'proxyProtocol.versions',
+      `must be [1], [2] or [1, 2], got ${Array.isArray(versions) ? JSON.stringify(versions) : describe(versions)}`);
+  }
+  return { isTrusted, versions: [...versions], timeout: checkInteger('proxyProtocol.timeout', timeout, 1, MAX_TIMER_MS, ' (milliseconds)') };
 }
 
 /** Server messages carry the pid: with workers, several processes write to the same log. */

@@ -22,6 +22,7 @@ import { FIXED, type GatewayApp, type GatewayEnv, type Middleware } from '../../
 import { checkApp, isAppObject } from '../../app-kind.js';
 import { writeChanges } from '../../fields.js';
 import { TRACE, type ProxyFixTrace } from '../../trace.js';
+import { PROXY_PROTOCOL, type ProxyProtocolRecord } from '../../net/proxy-protocol.js';
 import { compileOptions, type ProxyFixOptions, type ProxyFixSettings } from './options.js';
 import { resolve, type Notice, type NoticeCode } from './resolve.js';
 
@@ -57,8 +58,11 @@ export function proxyFix(app: GatewayApp | ProxyFixOptions, options: ProxyFixOpt
  * const trace = explain(env, { xFor: 1, xProto: 1, xHost: 1 });
  * for (const f of trace.fields) console.log(f.header, f.outcome, f.detail);
  */
-export function explain(env: GatewayEnv, options: ProxyFixOptions = {}): ProxyFixTrace {
-  return resolve(compileOptions(options), env, true);
+export function explain(env: GatewayEnv, options: ProxyFixOptions = {}): ProxyFixTrace & { proxyProtocol?: ProxyProtocolRecord } {
+  const trace = resolve(compileOptions(options), env, true);
+  // The walk's peer came from a PROXY protocol header: show it with the connection's real peer.
+  const connection = env.ext[PROXY_PROTOCOL];
+  return connection === undefined ? trace : { ...trace, proxyProtocol: connection };
 }
 
 /** A warning of each kind at most this often, per proxyFix. */
