@@ -326,6 +326,11 @@ t.test('fromFetchHandler: the handler\'s Request is a Request in every way a han
   t.equal(seen!.bodyUsed, true, 'the body is the client\'s: read once');
 });
 
+t.test('requestToEnv: a request with a method that may carry a body, but none, has an empty body', async (t) => {
+  const env = requestToEnv(new Request('http://a.example/x', { method: 'DELETE' }), []);
+  t.equal(await text(env.body), '');
+});
+
 t.test('toFetchHandler: an app that answers at once is answered at once; a later answer, or its failure, later', async (t) => {
   const reported: unknown[] = [];
   const onError = (error: unknown) => { reported.push(error); };
