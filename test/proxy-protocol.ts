@@ -135,6 +135,8 @@ t.test('version 2: every family and command', async (t) => {
     'LOCAL ignores the addresses');
   t.same(header(v2({ command: 0x20, family: 0x45, addresses: Buffer.from('anything') })),
     { version: 2, command: 'LOCAL', family: 'unspec', transport: 'unspec', tlvs: {} }, 'LOCAL discards even a family it does not know');
+  t.same(header(v2({ command: 0x20, family: 0x11, addresses: Buffer.alloc(0) })),
+    { version: 2, command: 'LOCAL', family: 'unspec', transport: 'unspec', tlvs: {} }, 'and an address block shorter than its family\'s');
   t.same(parse(v2(), { versions: [1] }), { kind: 'invalid', reason: 'a version 2 header, but only version 1 is accepted' });
 });
 

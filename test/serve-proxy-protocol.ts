@@ -154,7 +154,7 @@ t.test('version 2: families, commands and TLVs', async (t) => {
     ['IPv4', v2(), '203.0.113.7', '51234'],
     ['IPv6', v2({ family: 0x21, addresses: inet6('2001:db8:0:0:0:0:0:7', '0:0:0:0:0:0:0:1', 4711, 443) }), '2001:db8::7', '4711'],
     ['IPv4-mapped IPv6', v2({ family: 0x21, addresses: inet6('0:0:0:0:0:ffff:cb00:7107', '0:0:0:0:0:0:0:1', 1, 2) }), '::ffff:203.0.113.7', '1'],
-    ['a Unix socket client: no address, as for any Unix socket peer', v2({ family: 0x31, addresses: unix('/run/c.sock', '/run/lb.sock') }), '', ''],
+    ['a Unix socket client of the balancer: unknown, not one of this server\'s own Unix socket peers', v2({ family: 0x31, addresses: unix('/run/c.sock', '/run/lb.sock') }), 'unknown', ''],
     ['LOCAL keeps the socket peer', v2({ command: 0x20, family: 0x00, addresses: Buffer.alloc(0) }), '127.0.0.1', 'socket'],
     ['AF_UNSPEC keeps the socket peer', v2({ family: 0x00, addresses: Buffer.alloc(0) }), '127.0.0.1', 'socket'],
     ['version 1 UNKNOWN keeps the socket peer', v1('UNKNOWN'), '127.0.0.1', 'socket'],
@@ -345,6 +345,31 @@ t.test('shutdown closes connections still waiting for their header at once', asy
   t.same(await waiting, { data: '', closed: true }, 'part of a header');
   t.same(await silent, { data: '', closed: true }, 'nothing yet');
   t.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms`);
+});
+
+t.test('shutdown closes a connection that sent its header and no request yet at once, as one that sent nothing', async (t) => {
+  const to = await start(t, { drainTimeout: 10_000 });
+  const idle = exchange(to, [V1_CLIENT], { waitMs: 12_000 });
+  await sleep(100);
+  const started = Date.now();
+  await to.server.close();
+  t.same(await idle, { data: '', closed: true });
+  t.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms`);
+  t.notMatch(to.log.join('\n'), /drainTimeout/, 'not by the drain timeout');
+});
+
+t.test('a Unix socket client of the balancer is not trusted as a Unix socket peer of this server', async (t) => {
+  const to = await start(t, {}, (app) => proxyFix(app, { xFor: 1, trusted: ['192.0.2.1'], trustUnixSocket: true }));
+  await exchange(to, [v2({ family: 0x31, addresses: unix('/run/c.sock', '/run/lb.sock') }), 'GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n']);
+  t.equal(to.seen.at(-1)!.remoteAddr, 'unknown', 'the forged X-Forwarded-For is not taken');
+});
+
+t.test('a peer not trusted waits for its first bytes no longer than headersTimeout', async (t) => {
+  const to = await start(t, { headersTimeout: 150, requestTimeout: 1000, proxyProtocol: { trusted: ['127.0.0.1'], timeout: 5000 } });
+  const started = Date.now();
+  t.same(await exchange(to, [], { from: '127.0.0.2', waitMs: 3000 }), { data: '', closed: true });
+  t.ok(Date.now() - started < 1000, `closed after ${Date.now() - started} ms`);
+  t.match(to.log.at(-1), /: no request within headersTimeout \(150 ms\), from 127\.0\.0\.2$/);
 });
 
 t.test('headersTimeout starts after the header', async (t) => {

@@ -49,7 +49,11 @@ export interface ProxySsl {
   keyAlgorithm?: string;
 }
 
-/** The version 2 TLVs this parser reads; others are skipped. */
+/**
+ * The version 2 TLVs this parser reads; others are skipped. Their text is the client's (its TLS
+ * server name, its ALPN offer, its certificate's CN), passed on by the balancer as it came: escape
+ * it before it goes into a log line or a page.
+ */
 export interface ProxyTlvs {
   /** 0x01: the application protocol the client negotiated (`h2`, `http/1.1`). */
   alpn?: string;
@@ -249,13 +253,14 @@ function parseV2(bytes: Uint8Array, maxLength: number): ProxyHeaderResult {
   if (bytes.length < length) return INCOMPLETE;
   const header = bytes.subarray(0, length);
   const family = FAMILIES[bytes[13]!];
+  // A LOCAL header's address block is to be discarded, family included (the spec, 2.2): whatever
+  // its family byte and length say, it is a health check's.
+  const local: ProxyHeaderResult = { kind: 'header', length, header: { version: 2, command, family: 'unspec', transport: 'unspec', tlvs: {} } };
   if (family === undefined) {
-    // A LOCAL header's address block is to be discarded, family included (the spec, 2.2).
-    return command === 'LOCAL' ? { kind: 'header', length, header: { version: 2, command, family: 'unspec', transport: 'unspec', tlvs: {} } }
-      : invalid('version 2: an address family and transport byte the spec does not define');
+    return command === 'LOCAL' ? local : invalid('version 2: an address family and transport byte the spec does not define');
   }
   const [name, transport, addressLength] = family;
-  if (declared < addressLength) return invalid('version 2: a declared length shorter than its address block');
+  if (declared < addressLength) return command === 'LOCAL' ? local : invalid('version 2: a declared length shorter than its address block');
   const tlvs = parseTlvs(header, 16 + addressLength);
   if (typeof tlvs === 'string') return invalid(`version 2: ${tlvs}`);
   const parsed: ProxyHeader = { version: 2, command, family: name, transport, tlvs };

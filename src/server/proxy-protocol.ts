@@ -13,8 +13,9 @@
  * What the header means for a request (`onEnv`): a `PROXY` command's source address and port become
  * `remoteAddr` and `remotePort`, so proxyFix's trust walk starts from the client the balancer saw.
  * `LOCAL` (a balancer's health check) and an unknown family (`UNKNOWN`, `AF_UNSPEC`) keep the socket
- * peer, as the spec says. A Unix-socket client of the balancer (`AF_UNIX`) gets `remoteAddr` `""`,
- * what a Unix socket peer has everywhere in proxyfix: proxyFix trusts it only with `trustUnixSocket`.
+ * peer, as the spec says. A Unix-socket client of the balancer (`AF_UNIX`) gets `remoteAddr`
+ * `"unknown"`: not `""`, which stands for this server's own Unix socket peers (a local nginx) and
+ * which `trustUnixSocket` trusts; the paths are in the record.
  * A header for a datagram (UDP) flow is refused: HTTP/1.1 runs over a stream, so a balancer that
  * sends one here is misconfigured. The header and the real socket peer are in
  * `env.ext["proxyfix.proxyProtocol"]`, once per connection and frozen, for every request on it.
@@ -28,9 +29,10 @@
  * before any later read can reach the parser: a body or pipelined requests in the header's packet
  * arrive whole and in order, and keep-alive requests after them cost what they cost without it.
  *
- * node's timeouts start when its listener runs, so `headersTimeout` starts after the header; a
- * connection still waiting for its header is closed by `closeIdleConnections()`, which node's
- * `close()` calls, so it never holds up a shutdown.
+ * node's timeouts start when its listener runs, so `headersTimeout` starts after the header. At
+ * shutdown, a connection still waiting for its header is closed by `closeIdleConnections()`, which
+ * node's `close()` calls, and serve closes one that has sent its header and no request yet as it
+ * closes one that has sent nothing (`requestBytesRead`): neither holds up a shutdown.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -49,8 +51,12 @@ const UNTRUSTED = 'a PROXY protocol header from a peer not in proxyProtocol.trus
 const MISSING = 'no PROXY protocol header from a trusted peer';
 const MALFORMED = 'a malformed PROXY protocol header';
 const LATE = 'no whole PROXY protocol header within proxyProtocol.timeout';
-/** A peer not trusted has the same time to show that it sends no header: a request's first bytes. */
+/**
+ * A peer not trusted has as long to show that it sends no header (a request's first bytes), or
+ * `headersTimeout` if that is shorter: node's own wait starts again after it.
+ */
 const SILENT = 'no request within proxyProtocol.timeout';
+const SILENT_HEADERS = 'no request within headersTimeout';
 
 /** One per server: it reads the headers on its addresses and puts them into requests' envs. */
 export interface ProxyProtocolReader {
@@ -60,10 +66,14 @@ export interface ProxyProtocolReader {
   onEnv(env: GatewayEnv, req: IncomingMessage): void;
   /** The client a connection's header named, for a log line about it; `undefined` without one. */
   clientOf(socket: Duplex): string | undefined;
+  /** The bytes node has read of a connection's requests: its header is not a request. */
+  requestBytesRead(socket: Socket): number;
 }
 
-export function proxyProtocolReader(settings: ProxyProtocolSettings): ProxyProtocolReader {
+export function proxyProtocolReader(settings: ProxyProtocolSettings, headersTimeout: number): ProxyProtocolReader {
   const records = new WeakMap<Duplex, ProxyProtocolRecord>();
+  /** The length of each connection's header, read here before node had the socket. */
+  const headerBytes = new WeakMap<Socket, number>();
   const limits: ProxyHeaderLimits = { versions: settings.versions };
 
   function attach(server: Server, refusals: RefusalLog): void {
@@ -90,8 +100,9 @@ export function proxyProtocolReader(settings: ProxyProtocolSettings): ProxyProto
       const trusted = settings.isTrusted(peer);
       let buffered: Buffer | undefined;
       waiting.add(socket);
-      const late = trusted ? LATE : SILENT;
-      const timer = setTimeout(() => refuse(late, `${late} (${settings.timeout} ms)`), settings.timeout);
+      const wait = trusted ? settings.timeout : Math.min(settings.timeout, headersTimeout);
+      const late = trusted ? LATE : wait < settings.timeout ? SILENT_HEADERS : SILENT;
+      const timer = setTimeout(() => refuse(late, `${late} (${wait} ms)`), wait);
 
       function onData(chunk: Buffer): void {
         const bytes = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
@@ -112,6 +123,7 @@ export function proxyProtocolReader(settings: ProxyProtocolSettings): ProxyProto
         } else if (result.header.command === 'PROXY' && result.header.transport === 'dgram') {
           refuse(MALFORMED, `${MALFORMED} (a UDP flow's header: HTTP runs over a stream)`);
         } else {
+          headerBytes.set(socket, result.length);
           handOff(bytes.subarray(result.length), recordOf(socket, result.header));
         }
       }
@@ -173,6 +185,9 @@ export function proxyProtocolReader(settings: ProxyProtocolSettings): ProxyProto
     clientOf(socket) {
       return records.get(socket)?.client.address;
     },
+    requestBytesRead(socket) {
+      return socket.bytesRead - (headerBytes.get(socket) ?? 0);
+    },
   };
 }
 
@@ -181,7 +196,7 @@ function recordOf(socket: Socket, header: ProxyHeader): ProxyProtocolRecord {
   const socketPeer = { address: socket.remoteAddress ?? '', port: socket.remotePort === undefined ? '' : String(socket.remotePort) };
   const source = header.command === 'PROXY' ? header.source : undefined;
   const client = source === undefined ? socketPeer
-    : 'path' in source ? { address: '', port: '' }
+    : 'path' in source ? { address: 'unknown', port: '' }
     : { address: source.address, port: String(source.port) };
   return deepFreeze({ socketPeer, client, header });
 }

@@ -127,7 +127,7 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
   const servers: http.Server[] = [];
   const owned: (OwnedSocket | undefined)[] = [];
   const refusals: RefusalLog[] = [];
-  const proxyProtocol = settings.proxyProtocol && proxyProtocolReader(settings.proxyProtocol);
+  const proxyProtocol = settings.proxyProtocol && proxyProtocolReader(settings.proxyProtocol, settings.headersTimeout);
   let closing: Promise<void> | undefined;
 
   const accessLine = accessLines();
@@ -244,8 +244,8 @@ async function listenAll(appOrHolder: GatewayApp | GatewayHolder, settings: Serv
       closing ??= (async () => {
         for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
         // node's close() closes idle keep-alive connections but not fresh ones, which load
-        // balancers open ahead of need; one that has sent nothing has no request to finish.
-        for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+        // balancers open ahead of need; one that has sent nothing (a PROXY protocol header aside) has no request to finish.
+        for (const socket of sockets) if ((proxyProtocol?.requestBytesRead(socket) ?? socket.bytesRead) === 0) socket.destroy();
         const force = setTimeout(() => {
           log(`drainTimeout (${settings.drainTimeout} ms) reached: closing ${inFlight.size} unfinished request(s)`);
           for (const server of servers) server.closeAllConnections();
