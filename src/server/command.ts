@@ -111,7 +111,9 @@ const USAGE = 'usage: proxyfix serve [options] MODULE[:EXPORT]';
 function help(): string {
   const lines = SPECS.map((spec) => {
     const left = `${spec.short ? `-${spec.short}, ` : '    '}--${spec.flag}${spec.value ? ` ${spec.value}` : ''}`;
-    return `  ${left.padEnd(30)} ${spec.help}\n  ${''.padEnd(30)} env ${envName(spec.flag)}`;
+    // A flag wider than its column has its description on the next line, under the others'.
+    const head = left.length < 30 ? `  ${left.padEnd(30)} ` : `  ${left}\n  ${''.padEnd(30)} `;
+    return `${head}${spec.help}\n  ${''.padEnd(30)} env ${envName(spec.flag)}`;
   });
   return `${USAGE}
        proxyfix serve --inspect [options]
