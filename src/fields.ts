@@ -10,7 +10,7 @@
  * Changes are gathered first, each reading the env as the request arrived plus what this pass has
  * gathered so far, and written last by `writeChanges`, which records the originals once.
  */
-import { setField, type FixedField, type GatewayEnv } from './gateway.js';
+import { ORIGINALS, type FixedField, type GatewayEnv, type Originals } from './gateway.js';
 import { parseAddress, type ReportedAddress } from './net/address.js';
 import { parseHost } from './net/host.js';
 import { defaultPort, parsePort } from './net/port.js';
@@ -34,61 +34,148 @@ export function setClient(changes: Changes, client: ReportedAddress): void {
   changes.remotePort = client.port;
 }
 
-/** Validate `value` for `field` and gather what it changes; false, changing nothing, when it does not parse. */
+/**
+ * Validate `value` for `field` and gather what it changes; false, changing nothing, when it does not parse.
+ * One function per field below, so that a caller that knows its field (proxyFix's per-request path)
+ * calls the rule directly; this dispatch serves callers whose field is data (rewriteHeaders, the trace).
+ */
 export function applyValue(field: FixedField, value: string, changes: Changes, env: GatewayEnv, schemes: readonly string[]): boolean {
   switch (field) {
-    case 'remoteAddr': {
-      const client = parseAddress(value);
-      if (client === undefined) return false;
-      setClient(changes, client);
-      return true;
-    }
+    case 'remoteAddr':
+      return applyAddress(value, changes);
     case 'remotePort':
       if (parsePort(value) === undefined) return false;
       changes.remotePort = value;
       return true;
-    case 'scheme': {
-      const scheme = parseScheme(value, schemes);
-      if (scheme === undefined) return false;
-      changes.scheme = connectionScheme(scheme, env.scheme);
-      return true;
-    }
-    case 'host': {
-      const host = parseHost(value);
-      if (host === undefined) return false;
-      changes.host = host.host;
-      changes.serverName = host.name;
-      changes.serverPort = host.port !== '' ? host.port : defaultPort(changes.scheme ?? env.scheme);
-      return true;
-    }
+    case 'scheme':
+      return applyScheme(value, changes, env, schemes);
+    case 'host':
+      return applyHost(value, changes, env);
     case 'serverName': {
       const host = parseHost(value);
       if (host === undefined || host.port !== '') return false;
       changes.serverName = host.name;
       return true;
     }
-    case 'serverPort': {
-      if (parsePort(value) === undefined) return false;
-      // The port goes into the host too, when there is a valid one: a host that arrived invalid
-      // (a bare `2001:db8::a`) is left as it came, never made into another invalid one.
-      const host = parseHost(changes.host ?? env.host);
-      if (host !== undefined) changes.host = `${host.name}:${value}`;
-      changes.serverPort = value;
-      return true;
-    }
-    case 'scriptName': {
-      const prefix = parsePrefix(value);
-      if (prefix === undefined) return false;
-      changes.scriptName = prefix;
-      return true;
-    }
+    case 'serverPort':
+      return applyPort(value, changes, env);
+    case 'scriptName':
+      return applyPrefix(value, changes);
   }
 }
 
-/** Write what was gathered, recording each replaced value as the original. */
+/** A client address, with the port it carries or none. */
+export function applyAddress(value: string, changes: Changes): boolean {
+  const client = parseAddress(value);
+  if (client === undefined) return false;
+  setClient(changes, client);
+  return true;
+}
+
+/** A scheme; a WebSocket request stays one. */
+export function applyScheme(value: string, changes: Changes, env: GatewayEnv, schemes: readonly string[]): boolean {
+  const scheme = parseScheme(value, schemes);
+  if (scheme === undefined) return false;
+  changes.scheme = connectionScheme(scheme, env.scheme);
+  return true;
+}
+
+/** A host, with the name and port it carries, or the port of the scheme gathered so far. */
+export function applyHost(value: string, changes: Changes, env: GatewayEnv): boolean {
+  const host = parseHost(value);
+  if (host === undefined) return false;
+  changes.host = host.host;
+  changes.serverName = host.name;
+  changes.serverPort = host.port !== '' ? host.port : defaultPort(changes.scheme ?? env.scheme);
+  return true;
+}
+
+/**
+ * A port, which goes into the host too. `hostName` is the name of `changes.host` when the caller
+ * knows it, having set both with `applyHost` (proxyFix, whose host comes just before the port):
+ * the host is then not parsed a second time.
+ */
+export function applyPort(value: string, changes: Changes, env: GatewayEnv, hostName?: string): boolean {
+  if (parsePort(value) === undefined) return false;
+  // The port goes into the host too, when there is a valid one: a host that arrived invalid
+  // (a bare `2001:db8::a`) is left as it came, never made into another invalid one.
+  const name = hostName ?? parseHost(changes.host ?? env.host)?.name;
+  if (name !== undefined) changes.host = `${name}:${value}`;
+  changes.serverPort = value;
+  return true;
+}
+
+/** A path prefix, without its trailing slashes. */
+export function applyPrefix(value: string, changes: Changes): boolean {
+  const prefix = parsePrefix(value);
+  if (prefix === undefined) return false;
+  changes.scriptName = prefix;
+  return true;
+}
+
+/**
+ * Write what was gathered, recording each replaced value as the original, once: the first recorder
+ * wins, so the true original survives a stack (gateway.ts's `setField`, the same rule). Written out
+ * field by field, in FIELD_ORDER, rather than looped over it: a field named by a variable makes
+ * every access to the env and the record a slow generic one, and this runs on every request.
+ */
 export function writeChanges(env: GatewayEnv, changes: Changes): void {
-  for (const field of FIELD_ORDER) {
-    const value = changes[field];
-    if (value !== undefined) setField(env, field, value);
+  const { remoteAddr, remotePort, scheme, host, serverName, serverPort, scriptName } = changes;
+  if (remoteAddr !== undefined && remoteAddr !== env.remoteAddr) {
+    const originals = originalsOf(env);
+    originals.remoteAddr ??= env.remoteAddr;
+    env.remoteAddr = remoteAddr;
   }
+  if (remotePort !== undefined && remotePort !== env.remotePort) {
+    const originals = originalsOf(env);
+    originals.remotePort ??= env.remotePort;
+    env.remotePort = remotePort;
+  }
+  if (scheme !== undefined && scheme !== env.scheme) {
+    const originals = originalsOf(env);
+    originals.scheme ??= env.scheme;
+    env.scheme = scheme;
+  }
+  if (host !== undefined && host !== env.host) {
+    const originals = originalsOf(env);
+    originals.host ??= env.host;
+    env.host = host;
+  }
+  if (serverName !== undefined && serverName !== env.serverName) {
+    const originals = originalsOf(env);
+    originals.serverName ??= env.serverName;
+    env.serverName = serverName;
+  }
+  if (serverPort !== undefined && serverPort !== env.serverPort) {
+    const originals = originalsOf(env);
+    originals.serverPort ??= env.serverPort;
+    env.serverPort = serverPort;
+  }
+  if (scriptName !== undefined && scriptName !== env.scriptName) {
+    const originals = originalsOf(env);
+    originals.scriptName ??= env.scriptName;
+    env.scriptName = scriptName;
+  }
+}
+
+/** The env's record of originals, made when the first field is replaced. */
+function originalsOf(env: GatewayEnv): Originals {
+  let originals = env.ext[ORIGINALS];
+  if (originals === undefined) {
+    originals = {};
+    env.ext[ORIGINALS] = originals;
+  }
+  return originals;
+}
+
+/**
+ * An empty `Changes` whose every field exists from the start: one shape for every request, so that
+ * gathering and writing read and write it at fixed places rather than growing it key by key. A
+ * literal, which the engine copies whole, rather than a class, whose fields are defined one by one.
+ */
+export function pendingChanges(): Changes {
+  return {
+    remoteAddr: undefined, remotePort: undefined, scheme: undefined, host: undefined,
+    serverName: undefined, serverPort: undefined, scriptName: undefined,
+  };
 }

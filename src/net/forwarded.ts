@@ -8,7 +8,7 @@
  * into them; and an element that does not parse stops the walk rather than being skipped.
  */
 import parseForwarded from 'forwarded-parse';
-import { isIPv4Address, parseAddress, type ReportedAddress } from './address.js';
+import { ipv4Number, isIPv4Address, parseAddress, type ReportedAddress } from './address.js';
 
 /** Longest element considered: four parameters with the longest IPv6 form fit in a fraction of it. */
 export const MAX_ELEMENT_LENGTH = 512;
@@ -24,15 +24,19 @@ const QUOTE = 34;
 const BACKSLASH = 92;
 const COMMA = 44;
 const SEMICOLON = 59;
+const EQUALS = 61;
 
 /** Walks a `Forwarded` header from its right end, one element at a time. */
 export class ForwardedFromRight {
   readonly #header: string;
   #end: number;
+  /** Whether the header has no quote at all, so that every comma ends an element. */
+  readonly #unquoted: boolean;
 
   constructor(header: string) {
     this.#header = header;
     this.#end = header.length;
+    this.#unquoted = !header.includes('"');
   }
 
   /** The next element leftwards, or `undefined` when the header is used up. */
@@ -40,6 +44,16 @@ export class ForwardedFromRight {
     const header = this.#header;
     const end = this.#end;
     if (end < 0) return undefined;
+    if (this.#unquoted) {
+      // Nothing is quoted, so the element starts after the last comma, found by a plain loop
+      // rather than the one below. Its pairs are counted if ever needed.
+      let comma = end - 1;
+      while (comma >= 0 && header.charCodeAt(comma) !== COMMA) comma--;
+      this.#end = comma;
+      const text = header.slice(comma + 1, end).trim();
+      if (text === '' || text.length > MAX_ELEMENT_LENGTH) return { text, params: undefined };
+      return { text, params: parseElement(text, undefined) };
+    }
     let i = end - 1;
     let quoted = false;
     let pairs = 1;
@@ -69,8 +83,15 @@ function backslashesBefore(header: string, i: number): number {
   return count;
 }
 
-/** Parameters of one element; `undefined` when it does not parse or repeats a parameter. */
-function parseElement(text: string, pairs: number): Record<string, string> | undefined {
+/**
+ * Parameters of one element; `undefined` when it does not parse or repeats a parameter. `pairs` is
+ * the number of `;`-separated pairs outside quotes, `undefined` for a text with no quote (counted
+ * here, when forwarded-parse is asked).
+ */
+function parseElement(text: string, pairs: number | undefined): Record<string, string> | undefined {
+  const plain = plainElement(text);
+  if (plain !== FALL_BACK) return plain;
+  pairs ??= text.split(';').length;
   let parsed: Record<string, string>[];
   try {
     parsed = parseForwarded(text);
@@ -81,6 +102,87 @@ function parseElement(text: string, pairs: number): Record<string, string> | und
   // forwarded-parse lets a repeated parameter win silently; which one a proxy meant is unknowable.
   if (parsed.length !== 1 || params === undefined || Object.keys(params).length !== pairs) return undefined;
   return params;
+}
+
+const FALL_BACK = null;
+
+/**
+ * The element as proxies write it, read in one pass: `name=value` pairs joined by `;` with nothing
+ * around them, names `for`, `by`, `proto` or `host` (any case), values tokens or quoted strings
+ * without `\`. forwarded-parse reads every such text the same way (test/forwarded-parse-plain.ts
+ * compares them); it costs several times more, so it is asked only about the rest: FALL_BACK for
+ * any text outside this shape. `undefined` when a parameter repeats, as parseElement decides.
+ */
+function plainElement(text: string): Record<string, string> | undefined | typeof FALL_BACK {
+  // Each name is stored under its own literal key, so that the object's shape is one of a few.
+  const params: Partial<Record<'for' | 'by' | 'proto' | 'host', string>> = {};
+  let i = 0;
+  for (;;) {
+    const name = plainName(text, i);
+    if (name === undefined) return FALL_BACK;
+    i += name.length + 1;
+    let value: string;
+    if (text.charCodeAt(i) === QUOTE) {
+      const valueStart = ++i;
+      for (let code = text.charCodeAt(i); code !== QUOTE; code = text.charCodeAt(++i)) {
+        // Past the end, charCodeAt gives NaN: an unclosed quote falls back too.
+        if (!(code >= 0x20 && code <= 0x7e) || code === BACKSLASH) return FALL_BACK;
+      }
+      value = text.slice(valueStart, i++);
+    } else {
+      const valueStart = i;
+      while (i < text.length && isTokenChar(text.charCodeAt(i))) i++;
+      if (i === valueStart) return FALL_BACK;
+      value = text.slice(valueStart, i);
+    }
+    // forwarded-parse lets a repeated parameter win silently; which one a proxy meant is unknowable.
+    switch (name) {
+      case 'for':
+        if (params.for !== undefined) return undefined;
+        params.for = value;
+        break;
+      case 'proto':
+        if (params.proto !== undefined) return undefined;
+        params.proto = value;
+        break;
+      case 'host':
+        if (params.host !== undefined) return undefined;
+        params.host = value;
+        break;
+      case 'by':
+        if (params.by !== undefined) return undefined;
+        params.by = value;
+        break;
+    }
+    if (i === text.length) return params as Record<string, string>;
+    if (text.charCodeAt(i) !== SEMICOLON) return FALL_BACK;
+    i++;
+  }
+}
+
+/** The parameter name at `start`, lowered, when it is one proxies write and `=` follows it; else `undefined`. */
+function plainName(text: string, start: number): 'for' | 'by' | 'proto' | 'host' | undefined {
+  const name = PLAIN_NAMES[text.charCodeAt(start) | 0x20];
+  return name !== undefined && isWord(text, start, name) && text.charCodeAt(start + name.length) === EQUALS ? name : undefined;
+}
+
+/** The plain parameter names by their first letter's code, lowered. */
+const PLAIN_NAMES: Readonly<Record<number, 'for' | 'by' | 'proto' | 'host'>> = { 0x66: 'for', 0x62: 'by', 0x70: 'proto', 0x68: 'host' };
+
+/** Whether `text` has lower-case letters `word` at `start`, in any case: `| 0x20` lowers a letter and maps nothing else onto one. */
+function isWord(text: string, start: number, word: string): boolean {
+  for (let k = 0; k < word.length; k++) if ((text.charCodeAt(start + k) | 0x20) !== word.charCodeAt(k)) return false;
+  return true;
+}
+
+/** RFC 7230 `tchar`: the characters of a token. */
+const TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/** TOKEN_CHARS as a table, `1` at each one's code: one look-up per character rather than a chain of tests. */
+const TOKEN_TABLE = Array.from({ length: 128 }, (_, code) => (TOKEN_CHARS.includes(String.fromCharCode(code)) ? '1' : '0')).join('');
+
+function isTokenChar(code: number): boolean {
+  // Past the table (and for NaN, past the text's end) charCodeAt gives NaN: not a token character.
+  return TOKEN_TABLE.charCodeAt(code) === 0x31;
 }
 
 /** A `for` or `by` node: an address, or a node the proxy chose not to reveal. */
@@ -94,6 +196,9 @@ const OBFUSCATED = /^_[A-Za-z0-9._-]+$/;
  * as RFC 7239 requires. `undefined` when the value is none of these.
  */
 export function parseNode(value: string): ForwardedNode | undefined {
+  // The usual node first, read once: an IPv4 address without a port (0 is the unspecified one).
+  const v4 = ipv4Number(value);
+  if (v4 !== -1) return v4 === 0 ? undefined : { kind: 'address', address: value, port: '' };
   if (value.toLowerCase() === 'unknown') return { kind: 'unknown' };
   if (OBFUSCATED.test(value)) return { kind: 'obfuscated' };
   const colon = value.lastIndexOf(':');

@@ -8,6 +8,8 @@ export const DEFAULT_SCHEMES: readonly string[] = ['http', 'https', 'ws', 'wss']
 
 /** The scheme in lower case when it is allowed, else `undefined`. */
 export function parseScheme(value: string, allowed: readonly string[] = DEFAULT_SCHEMES): string | undefined {
+  // The allowed names are lower case: a value found as it is needs no lowering, the usual case.
+  if (allowed.includes(value)) return value;
   const scheme = value.toLowerCase();
   return allowed.includes(scheme) ? scheme : undefined;
 }

@@ -126,15 +126,30 @@ function byteAt(words: readonly number[], i: number): number {
  * isProxy('::ffff:10.1.2.3', 0); // true: Node's dual-stack form of 10.1.2.3
  */
 export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPredicate {
+  return compileTrustMatcher(trusted, option).test;
+}
+
+/**
+ * `trusted` compiled: `test` is what `compileTrust` returns; `ipv4` is the same check of an IPv4
+ * address already read as a number (`ipv4Number`), for a per-request path that has parsed it
+ * once already. A predicate has no `ipv4`: it is given the text.
+ */
+export interface TrustMatcher {
+  test: TrustPredicate;
+  ipv4: ((address: number) => boolean) | undefined;
+}
+
+/** `compileTrust`, with the IPv4 check by number as well. */
+export function compileTrustMatcher(trusted: TrustInput, option = 'trusted'): TrustMatcher {
   if (typeof trusted === 'function') {
-    return (addr, hop) => {
+    return { ipv4: undefined, test: (addr, hop) => {
       try {
         return trusted(addr, hop) === true;
       } catch {
         // Request data must never make a middleware throw; a predicate that fails trusts nothing.
         return false;
       }
-    };
+    } };
   }
   let entries: readonly unknown[];
   if (typeof trusted === 'string') {
@@ -163,13 +178,16 @@ export function compileTrust(trusted: TrustInput, option = 'trusted'): TrustPred
         'to believe the counts without checking addresses, as Werkzeug does, leave out `trusted`');
     }
   });
-  return (addr) => {
-    const address = ipv4Number(addr);
-    if (address !== -1) return v4.hasIPv4(address);
-    if (!isIPv6Address(addr)) return false;
-    const words = ipv6Words(addr);
-    if (isIPv4Mapped(words)) return v4.hasIPv4(words[3]!);
-    return v6.has(words);
+  return {
+    test: (addr) => {
+      const address = ipv4Number(addr);
+      if (address !== -1) return v4.hasIPv4(address);
+      if (!isIPv6Address(addr)) return false;
+      const words = ipv6Words(addr);
+      if (isIPv4Mapped(words)) return v4.hasIPv4(words[3]!);
+      return v6.has(words);
+    },
+    ipv4: (address) => v4.hasIPv4(address),
   };
 }
 
@@ -228,9 +246,14 @@ function addRange(range: string, name: string, v4: PrefixTrie, v6: PrefixTrie): 
  * Every middleware that trusts the peer asks this, and asks it of the original peer, never of a
  * client address a fixer wrote.
  */
-export function compilePeerTrust(trusts: TrustPredicate, trustUnixSocket: boolean): (peer: string) => boolean {
+export function compilePeerTrust(trusts: TrustPredicate, trustUnixSocket: boolean, ipv4?: TrustMatcher['ipv4']): (peer: string) => boolean {
   return (peer) => {
     if (peer === '') return trustUnixSocket;
+    if (ipv4 !== undefined) {
+      // An IPv4 peer, the usual one, read once: digits and dots only, so no zone either.
+      const address = ipv4Number(peer);
+      if (address !== -1) return ipv4(address);
+    }
     // Node reports a link-local peer with its zone (`fe80::1%eth0`): the zone names this host's
     // interface, not the peer, so the peer is matched without it. Header values keep no zone.
     const zone = peer.indexOf('%');

@@ -5,11 +5,13 @@
  * `Forwarded: for=a;proto=https, for=b` has two elements, each reporting several fields at once.
  * `HopSource` is that common shape, so the per-field loop and the trust walk never ask which
  * family they read. Each source reads only as far left as it is asked: a client that sends a long
- * header costs what the trusted hops need.
+ * header costs what the trusted hops need. The per-request path (resolve.ts's `decide`) keeps
+ * HopSource for Forwarded elements, worth keeping once parsed, and reads X-Forwarded-* values in
+ * place, where a reader and a list per header cost more than reading the value again.
  */
 import { ForwardedFromRight, parseNode, type ForwardedElement, type ForwardedNode } from '../../net/forwarded.js';
-import { parseAddress } from '../../net/address.js';
-import { isBlank, ListFromRight } from '../../net/list.js';
+import { ipv4Number, parseAddress, type ReportedAddress } from '../../net/address.js';
+import { commaBefore, isBlank, ListFromRight, trimmedItem } from '../../net/list.js';
 import type { ForwardedField, HopTrace } from '../../trace.js';
 import type { TrustPredicate } from '../../net/trust.js';
 import type { GatewayEnv } from '../../gateway.js';
@@ -96,8 +98,12 @@ export class HopSource<Hop = unknown> {
 
 /** The hops of `read.header` in one request; `undefined` when it is absent or blank. */
 export function hopsOf(env: GatewayEnv, read: { header: string; hops: HopFamily }): HopSource | undefined {
-  const header = env.headers[read.header];
-  return isBlank(header) ? undefined : new HopSource(read.hops, header!);
+  return hopsIn(env.headers[read.header], read.hops);
+}
+
+/** The hops of a header already looked up; `undefined` when it is absent or blank. */
+export function hopsIn(header: string | undefined, family: HopFamily): HopSource | undefined {
+  return isBlank(header) ? undefined : new HopSource(family, header!);
 }
 
 /**
@@ -120,6 +126,52 @@ export function trustedHops(source: HopSource | undefined, trusts: TrustPredicat
   return depth;
 }
 
+/**
+ * Where a trust walk over X-Forwarded-For stopped: the depth, and the value there when the walk
+ * read it, with that value as a client address (`address` and `port`, as `parseAddress` reads it)
+ * when it is one. One object, so that the walk allocates no more than it must.
+ */
+export interface ValueWalk extends ReportedAddress {
+  depth: number;
+  /** The value at `depth`, the first not trusted (or invalid); `undefined` when the walk stopped before reading it. */
+  value: string | undefined;
+  /** Whether `value` is a valid client address, given in `address` and `port`. */
+  client: boolean;
+}
+
+/**
+ * `trustedHops` for X-Forwarded-For, read in place: the same walk over the same values, with no
+ * reader and no list kept, and an IPv4 value read once for its validity, its trust (`trustsIPv4`,
+ * when the list is not a predicate) and its use: the value the walk stops at is usually the client
+ * address, so it is returned parsed. The per-request path takes it; `trustedHops` serves the trace,
+ * which records each hop, and the Forwarded elements, worth keeping once parsed.
+ */
+export function trustedValueHops(header: string | undefined, trusts: TrustPredicate, trustsIPv4: ((address: number) => boolean) | undefined, maxCount: number): ValueWalk {
+  let depth = 1;
+  if (isBlank(header)) return { depth, value: undefined, client: false, address: '', port: '' };
+  // `end` is where the value at `depth` ends; -1 once the leftmost value has been looked at.
+  let end = header!.length;
+  const first = header!.indexOf(',');
+  while (depth < maxCount && end >= 0) {
+    const comma = commaBefore(header!, end, first);
+    const value = trimmedItem(header!, comma + 1, end);
+    const v4 = trustsIPv4 === undefined ? -1 : ipv4Number(value);
+    if (v4 === -1) {
+      const client = parseAddress(value);
+      if (client === undefined) return { depth, value, client: false, address: '', port: '' };
+      if (!trusts(client.address, depth)) return { depth, value, client: true, address: client.address, port: client.port };
+    } else if (v4 === 0) {
+      // The unspecified address, which no client has: parseAddress refuses it too.
+      return { depth, value, client: false, address: '', port: '' };
+    } else if (!trustsIPv4!(v4)) {
+      return { depth, value, client: true, address: value, port: '' };
+    }
+    end = comma;
+    depth++;
+  }
+  return { depth, value: undefined, client: false, address: '', port: '' };
+}
+
 /** A value read for a field, or why there is none. */
 export type Read = { depth: number; value: string } | 'absent' | 'too-few-values' | 'malformed' | 'no-parameter';
 
@@ -129,10 +181,20 @@ export type Read = { depth: number; value: string } | 'absent' | 'too-few-values
  * as deep as `count` and the trusted hops both allow: the leftmost hop when the header has fewer.
  */
 export function readHop(source: HopSource | undefined, field: ForwardedField, count: number, trustedDepth: number): Read {
+  const depth = hopDepth(source, count, trustedDepth);
+  if (typeof depth === 'string') return depth;
+  const value = source!.valueAt(depth, field);
+  if (typeof value === 'string') return { depth, value };
+  return value === MALFORMED ? 'malformed' : 'no-parameter';
+}
+
+/**
+ * The depth `readHop` reads at, for every field of the hop alike, or why nothing is read: the
+ * per-request path reads a Forwarded element's fields from one look-up.
+ */
+export function hopDepth(source: HopSource | undefined, count: number, trustedDepth: number): number | 'absent' | 'too-few-values' {
   if (source === undefined) return 'absent';
   const depth = source.depthUpTo(Math.min(count, trustedDepth));
   if (depth < count && trustedDepth === Infinity) return 'too-few-values';
-  const value = source.valueAt(depth, field);
-  if (typeof value === 'string') return { depth, value };
-  return value === MALFORMED ? 'malformed' : 'no-parameter';
+  return depth;
 }

@@ -24,7 +24,7 @@ import { writeChanges } from '../../fields.js';
 import { TRACE, type ProxyFixTrace } from '../../trace.js';
 import { PROXY_PROTOCOL, type ProxyProtocolRecord } from '../../net/proxy-protocol.js';
 import { compileOptions, type ProxyFixOptions, type ProxyFixSettings } from './options.js';
-import { resolve, type Notice, type NoticeCode } from './resolve.js';
+import { decide, resolve, type Notice, type NoticeCode } from './resolve.js';
 
 export type { ProxyFixOptions };
 
@@ -82,13 +82,26 @@ function fixedApp(app: GatewayApp, settings: ProxyFixSettings): GatewayApp {
       : `proxyFix: ${rule.option} is ${rule.count}, but a request's ${rule.header} had fewer values. Fewer proxies set it than ` +
         `${rule.option} says; if that is how the deployment is, lower ${rule.option}: a count above the real number lets clients choose the value.`);
   });
+  // With the trace kept, each request takes the explaining path; otherwise the per-request one,
+  // which decides the same (test/proxy-fix-decide.ts) and builds no trace.
+  if (keepTrace) {
+    return function proxyFixed(env: GatewayEnv) {
+      const trace = resolve(settings, env, true, notice);
+      if (env.ext[FIXED] !== true) {
+        writeChanges(env, trace.changed);
+        env.ext[FIXED] = true;
+      }
+      env.ext[TRACE] = trace;
+      return app(env);
+    };
+  }
   return function proxyFixed(env: GatewayEnv) {
-    const trace = resolve(settings, env, keepTrace, notice);
-    if (env.ext[FIXED] !== true) {
-      writeChanges(env, trace.changed);
-      env.ext[FIXED] = true;
+    const ext = env.ext;
+    if (ext[FIXED] !== true) {
+      const changes = decide(settings, env, notice);
+      if (changes !== undefined) writeChanges(env, changes);
+      ext[FIXED] = true;
     }
-    if (keepTrace) env.ext[TRACE] = trace;
     return app(env);
   };
 }

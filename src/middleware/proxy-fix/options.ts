@@ -4,7 +4,7 @@
  */
 import { checkBoolean, checkCount, checkOptions, checkTrustUnixSocket, compileWarnings, configError, type ProxyFixWarningCode, type WarningHandler } from '../../options.js';
 import { checkSchemes } from '../../net/scheme.js';
-import { compilePeerTrust, compileTrust, type TrustInput, type TrustPredicate } from '../../net/trust.js';
+import { compilePeerTrust, compileTrustMatcher, type TrustInput, type TrustMatcher, type TrustPredicate } from '../../net/trust.js';
 import type { FixedField } from '../../gateway.js';
 import type { ForwardedField } from '../../trace.js';
 import { ELEMENTS, VALUES, type HopFamily } from './hops.js';
@@ -147,12 +147,18 @@ export interface ProxyFixSettings {
   /** `x-forwarded` or `forwarded`: the header family this deployment reads. */
   family: 'x-forwarded' | 'forwarded';
   rules: readonly FieldRule[];
+  /** The rules whose count is not 0, in the same order: what the per-request path reads. */
+  enabled: readonly FieldRule[];
   /** Where the trust walk reads the hops' addresses: the for-values. */
   walkRule: FieldHeader;
+  /** Whether an enabled rule reads `walkRule`'s header (X-Forwarded-For with `xFor: 0` is read by none). */
+  readsWalkHeader: boolean;
   /** Headers of the family not chosen, named in the trace when a request carries them. */
   ignored: readonly FieldHeader[];
   /** `undefined` without `trusted`: counts are believed as they are. */
   trusts: TrustPredicate | undefined;
+  /** `trusts` for an IPv4 address already read as a number; `undefined` for a predicate or no list. */
+  trustsIPv4: TrustMatcher['ipv4'];
   /** Whether the socket peer is trusted; `undefined` without `trusted`. */
   trustsPeer: ((peer: string) => boolean) | undefined;
   symmetric: boolean;
@@ -170,7 +176,8 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
   for (const key of ['symmetric', 'trace'] as const) checkBoolean(key, options[key]);
   const trustUnixSocket = checkTrustUnixSocket(options.trusted, options.trustUnixSocket);
   const warn = compileWarnings(options.warnings, options.onWarning);
-  const trusts = options.trusted === undefined ? undefined : compileTrust(options.trusted);
+  const matcher = options.trusted === undefined ? undefined : compileTrustMatcher(options.trusted);
+  const trusts = matcher?.test;
   const walking = trusts !== undefined;
   const count = (option: CountOption, fallback: number) =>
     options[option] === undefined ? fallback : checkCount(option, options[option], walking);
@@ -199,10 +206,13 @@ export function compileOptions(options: ProxyFixOptions = {}): ProxyFixSettings 
   return {
     family,
     rules,
+    enabled: rules.filter((rule) => rule.count !== 0),
     walkRule,
+    readsWalkHeader: rules.some((rule) => rule.walked && rule.count !== 0),
     ignored: family === 'forwarded' ? X_FORWARDED.slice(0, 4) : [FORWARDED[0]!],
     trusts,
-    trustsPeer: trusts === undefined ? undefined : compilePeerTrust(trusts, trustUnixSocket),
+    trustsIPv4: matcher?.ipv4,
+    trustsPeer: trusts === undefined ? undefined : compilePeerTrust(trusts, trustUnixSocket, matcher?.ipv4),
     symmetric: options.symmetric === true,
     schemes: checkSchemes(options.schemes),
     maxCount: Math.min(Math.max(...rules.map((rule) => rule.count)), MAX_HOPS),

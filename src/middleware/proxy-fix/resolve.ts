@@ -4,13 +4,18 @@
  * This is the security-critical loop, so it is written to be checked by eye against Werkzeug's
  * `ProxyFix.__call__`: one rule after another, each read `count` hops from the right and applied
  * only when it parses. What proxyfix adds is a trusted depth: with a trust list, no value is
- * read deeper than the trusted hops go, and nothing at all from a peer outside the list. The trace
- * is written through `record?.…`, which costs nothing when tracing is off.
+ * read deeper than the trusted hops go, and nothing at all from a peer outside the list.
+ *
+ * Two functions make the same decision: `resolve` explains it field by field (`explain`, the
+ * `trace` option), and `decide` is the per-request path, which keeps no trace and builds no list,
+ * reader or result per request. test/proxy-fix-decide.ts holds them to the same changes.
  */
 import { FIXED, originalValue, type GatewayEnv } from '../../gateway.js';
-import { applyValue, setClient, type Changes } from '../../fields.js';
+import { applyAddress, applyHost, applyPort, applyPrefix, applyScheme, applyValue, pendingChanges, setClient, type Changes } from '../../fields.js';
+import { isBlank, itemAtOrLeftmost, itemFromRight } from '../../net/list.js';
+import { parseNode } from '../../net/forwarded.js';
 import { invalidValue, TraceRecorder, untrustedPeer, usedValue, type FieldOutcome, type FieldTrace, type HopTrace, type ProxyFixTrace } from '../../trace.js';
-import { hopsOf, readHop, trustedHops, type Read } from './hops.js';
+import { ELEMENTS, hopDepth, hopsIn, hopsOf, readHop, trustedHops, trustedValueHops, type Read, type ValueWalk } from './hops.js';
 import type { FieldRule, ProxyFixSettings } from './options.js';
 
 /** What a request can reveal about a misconfiguration; the codes of the warnings. */
@@ -18,17 +23,16 @@ export type NoticeCode = 'PROXYFIX_UNTRUSTED_PEER' | 'PROXYFIX_TOO_FEW_VALUES';
 export type Notice = (code: NoticeCode, rule: FieldRule, peer: string) => void;
 
 /**
- * Decide every field for `env` without changing it. Without `tracing`, only `changed` is filled in
- * (`fields` is empty, `walk` null): the per-request path builds no explanations.
+ * Decide every field for `env` without changing it, and say why: the trace `explain` returns and
+ * the `trace` option keeps. `tracing` is always true: a request without a trace takes `decide`.
  */
-export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: boolean, notice?: Notice): ProxyFixTrace {
+export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: true, notice?: Notice): ProxyFixTrace {
   const { family, trusts, trustsPeer } = settings;
   const peer = originalValue(env, 'remoteAddr');
   const alreadyFixed = env.ext[FIXED] === true;
-  if (alreadyFixed && !tracing) return { family, peer, peerTrusted: null, walk: null, fields: [], changed: {} };
 
-  const record = tracing ? new TraceRecorder<FieldTrace>() : undefined;
-  const walk: HopTrace[] | undefined = trusts !== undefined && tracing ? [] : undefined;
+  const record = new TraceRecorder<FieldTrace>();
+  const walk: HopTrace[] | undefined = trusts !== undefined ? [] : undefined;
   const peerTrusted = trustsPeer === undefined ? null : trustsPeer(peer);
   // The header the walk reads is parsed once, for the walk and for the fields that read it too.
   let walkSource = peerTrusted === true ? hopsOf(env, settings.walkRule) : undefined;
@@ -39,42 +43,167 @@ export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: bo
   const changes: Changes = {};
 
   for (const rule of settings.rules) {
-    record?.open({
+    record.open({
       field: rule.field, option: rule.option, header: rule.header, count: rule.count,
       depth: null, value: null, used: false, outcome: 'disabled', detail: `${rule.option} is 0: not read`,
     });
     if (rule.count === 0) continue;
     if (trustedDepth === 0) {
       if (env.headers[rule.header] !== undefined) notice?.('PROXYFIX_UNTRUSTED_PEER', rule, peer);
-      record?.settle('untrusted', untrustedPeer(peer));
+      record.settle('untrusted', untrustedPeer(peer));
       continue;
     }
     if (asymmetric) {
-      record?.settle('asymmetric', 'symmetric is on and the X-Forwarded-* headers carry different numbers of values');
+      record.settle('asymmetric', 'symmetric is on and the X-Forwarded-* headers carry different numbers of values');
       continue;
     }
     const source = rule.walked ? (walkSource ??= hopsOf(env, rule)) : hopsOf(env, rule);
     const read = readHop(source, rule.field, rule.count, trustedDepth);
     if (typeof read === 'string') {
       if (read === 'too-few-values') notice?.('PROXYFIX_TOO_FEW_VALUES', rule, peer);
-      record?.settle(NOTHING_READ[read], MISSING[read](rule));
+      record.settle(NOTHING_READ[read], MISSING[read](rule));
       continue;
     }
-    record?.read(read.depth, read.value);
+    record.read(read.depth, read.value);
     if (alreadyFixed) {
-      record?.settle('already-fixed', 'an earlier proxyFix already fixed this request');
+      record.settle('already-fixed', 'an earlier proxyFix already fixed this request');
       continue;
     }
     const outcome = rule.field === 'for' ? applyClient(rule, read.value, changes) : applied(rule, read.value, changes, env, settings);
-    record?.settle(outcome, outcome === 'used'
+    record.settle(outcome, outcome === 'used'
       ? `${usedValue(rule.target, changes)}${stoppedEarly(read, rule, trusts !== undefined)}`
       : outcome === 'hidden'
         ? `the proxy reported the client as ${read.value}: ${rule.field} left unchanged`
         : invalidValue(rule.field, read.value));
   }
 
-  const fields = record === undefined ? [] : [...record.entries, ...ignoredHeaders(settings, env)];
+  const fields = [...record.entries, ...ignoredHeaders(settings, env)];
   return { family, peer, peerTrusted, walk: walk ?? null, fields, changed: changes };
+}
+
+/**
+ * What `resolve` decides, as changes for `writeChanges`, without a trace: the per-request path.
+ * `undefined` when nothing may change: the request carries none of the headers read, or its peer
+ * is not trusted. For a request no proxyFix has fixed yet. One function per header family below,
+ * so that each is small enough for the engine to compile with its helpers inlined.
+ */
+export function decide(settings: ProxyFixSettings, env: GatewayEnv, notice?: Notice): Changes | undefined {
+  // The header the trust walk reads, X-Forwarded-For or Forwarded, looked up once.
+  const walked = env.headers[settings.walkRule.header];
+  // A request without any of the headers read needs no more: not even the peer's trust, which
+  // decides only what may be read (and a warning, given only for a header the request carries).
+  if ((walked === undefined || !settings.readsWalkHeader) && !carriesOther(settings, env)) return undefined;
+  const peer = originalValue(env, 'remoteAddr');
+  if (settings.trustsPeer !== undefined && !settings.trustsPeer(peer)) {
+    if (notice !== undefined) untrustedNotice(settings, env, peer, notice);
+    return undefined;
+  }
+  return settings.family === 'forwarded'
+    ? decideElements(settings, env, walked, peer, notice)
+    : decideValues(settings, env, walked, peer, notice);
+}
+
+/** `decide` for X-Forwarded-*, the peer being trusted (or no list): each header read by position. */
+function decideValues(settings: ProxyFixSettings, env: GatewayEnv, walked: string | undefined, peer: string, notice: Notice | undefined): Changes | undefined {
+  let trustedDepth = Infinity;
+  // Where the walk over X-Forwarded-For stopped: the client, when that is the depth read.
+  let walk: ValueWalk | undefined;
+  if (settings.trusts !== undefined) {
+    walk = trustedValueHops(walked, settings.trusts, settings.trustsIPv4, settings.maxCount);
+    trustedDepth = walk.depth;
+  }
+  if (settings.symmetric && !isSymmetric(env, settings.rules)) return undefined;
+  const changes = pendingChanges();
+  for (const rule of settings.enabled) {
+    if (rule.walked && walk?.value !== undefined && rule.count >= trustedDepth) {
+      // The value the walk stopped at, parsed already: X-Forwarded-For's is the client.
+      if (walk.client) setClient(changes, walk);
+      continue;
+    }
+    const value = listValue(env, rule, trustedDepth, peer, notice);
+    if (value === undefined) continue;
+    if (rule.field === 'for') applyAddress(value, changes);
+    else applyReported(rule, value, changes, env, settings);
+  }
+  return changes;
+}
+
+/** `decide` for Forwarded, the peer being trusted (or no list): for, proto and host from one element. */
+function decideElements(settings: ProxyFixSettings, env: GatewayEnv, walked: string | undefined, peer: string, notice: Notice | undefined): Changes {
+  // The elements are parsed once, for the walk and the three fields they carry.
+  const elements = hopsIn(walked, ELEMENTS);
+  const trustedDepth = settings.trusts === undefined ? Infinity : trustedHops(elements, settings.trusts, settings.maxCount, undefined);
+  const changes = pendingChanges();
+  let elementDepth: ReturnType<typeof hopDepth> | undefined;
+  for (const rule of settings.enabled) {
+    if (rule.hops !== ELEMENTS) {
+      // X-Forwarded-Prefix, which Forwarded lacks.
+      const value = listValue(env, rule, trustedDepth, peer, notice);
+      if (value !== undefined) applyReported(rule, value, changes, env, settings);
+      continue;
+    }
+    // One element gives for, proto and host, all read at the same depth.
+    elementDepth ??= hopDepth(elements, rule.count, trustedDepth);
+    if (typeof elementDepth === 'string') {
+      if (elementDepth === 'too-few-values') notice?.('PROXYFIX_TOO_FEW_VALUES', rule, peer);
+      continue;
+    }
+    const value = elements!.valueAt(elementDepth, rule.field);
+    // A malformed element, or one without this parameter: nothing to apply.
+    if (typeof value !== 'string') continue;
+    if (rule.field === 'for') {
+      // `unknown` and obfuscated nodes are the proxy's choice to hide the client: nothing to apply.
+      const node = parseNode(value);
+      if (node?.kind === 'address') setClient(changes, node);
+    } else {
+      applyReported(rule, value, changes, env, settings);
+    }
+  }
+  return changes;
+}
+
+/**
+ * The value of a list header (X-Forwarded-*) to use, read by position: `count` from the right
+ * without a trust list, or no deeper than the trusted hops with one; `undefined` when none.
+ */
+function listValue(env: GatewayEnv, rule: FieldRule, trustedDepth: number, peer: string, notice: Notice | undefined): string | undefined {
+  const header = env.headers[rule.header];
+  if (isBlank(header)) return undefined;
+  if (trustedDepth !== Infinity) return itemAtOrLeftmost(header!, Math.min(rule.count, trustedDepth));
+  const value = itemFromRight(header!, rule.count);
+  if (value === undefined) notice?.('PROXYFIX_TOO_FEW_VALUES', rule, peer);
+  return value;
+}
+
+/** Apply a reported proto, host, port or prefix; an invalid one changes nothing. */
+function applyReported(rule: FieldRule, value: string, changes: Changes, env: GatewayEnv, settings: ProxyFixSettings): void {
+  switch (rule.field) {
+    case 'proto':
+      applyScheme(value, changes, env, settings.schemes);
+      break;
+    case 'host':
+      applyHost(value, changes, env);
+      break;
+    case 'port':
+      // A host applied just before is a valid one, and its name is the server name it set.
+      applyPort(value, changes, env, changes.host === undefined ? undefined : changes.serverName);
+      break;
+    default: // prefix
+      applyPrefix(value, changes);
+  }
+}
+
+/** Whether the request carries a header an enabled rule reads, other than the walk's, looked up already. */
+function carriesOther(settings: ProxyFixSettings, env: GatewayEnv): boolean {
+  for (const rule of settings.enabled) if (!rule.walked && env.headers[rule.header] !== undefined) return true;
+  return false;
+}
+
+/** The warning for forwarded headers from a peer outside the trust list: the first enabled one present. */
+function untrustedNotice(settings: ProxyFixSettings, env: GatewayEnv, peer: string, notice: Notice): void {
+  for (const rule of settings.rules) {
+    if (rule.count !== 0 && env.headers[rule.header] !== undefined) notice('PROXYFIX_UNTRUSTED_PEER', rule, peer);
+  }
 }
 
 /** The trace entries of headers of the family not chosen that a request carries: someone sent them. */
