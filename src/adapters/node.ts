@@ -413,7 +413,8 @@ export function toNodeListener(
   appOrHolder: GatewayApp | GatewayHolder,
   options: NodeListenerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  return servingListener(appOrHolder, options).listener;
+  // No server here answers a request in its app's place: nothing to race the app's answer against.
+  return servingListener(appOrHolder, { ...options, answersInstead: false }).listener;
 }
 
 /** `toNodeListener`'s listener, with what a server that owns the connections needs besides (`serve`). */
@@ -436,6 +437,12 @@ export interface ServingOptions extends NodeListenerOptions {
    * server knows of the connection that node does not (a PROXY protocol header's client address).
    */
   onEnv?: (env: GatewayEnv, req: IncomingMessage) => void;
+  /**
+   * Whether the server may call `answerInstead`. Without it, and without `responseTimeout`, an
+   * answer still to come is simply awaited.
+   * @default true
+   */
+  answersInstead?: boolean;
 }
 
 /** `toNodeListener`, and the way to answer a request in place of its app. */
@@ -445,6 +452,7 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
   const onResponse = options.onResponse;
   const responseTimeout = checkResponseTimeout(options.responseTimeout);
   const onEnv = options.onEnv;
+  const raced = options.answersInstead !== false || responseTimeout !== 0;
   /**
    * How to answer each request being served in place of its app. A map, not a property on the
    * response: a property added to node's ServerResponse costs every request a third of its speed.
@@ -454,6 +462,7 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
   /** The app's answer, or one given in its place (`answerInstead`, `responseTimeout`), whichever comes first. */
   async function answerOf(req: IncomingMessage, res: ServerResponse, env: GatewayEnv, early: unknown): Promise<GatewayResponse> {
     const answer = Promise.resolve(early as GatewayResponse | Promise<GatewayResponse>);
+    if (!raced) return answer;
     let timer: NodeJS.Timeout | undefined;
     let given: GatewayResponse | undefined;
     const instead = new Promise<GatewayResponse>((resolve) => {
@@ -697,16 +706,21 @@ function over(res: ServerResponse): Promise<void> {
  */
 export function fromNodeListener(listener: NodeListener): GatewayApp {
   checkNodeListener('listener', listener);
-  return tagKind(async function nodeListenerApp(env: GatewayEnv): Promise<GatewayResponse> {
+  return tagKind(function nodeListenerApp(env: GatewayEnv): Promise<GatewayResponse> {
     const { req, res } = nodeExchange(env, 'fromNodeListener');
     presentToNode(req, env);
-    const returned = await listener(req, res);
-    if (!res.headersSent && isFetchResponse(returned)) {
-      throw new TypeError('the node listener returned a fetch Response: it is a fetch handler; use fromFetchHandler (or serve with interface "fetch")');
-    }
-    await over(res);
-    return written(res.statusCode);
+    const returned = listener(req, res);
+    // Most listeners return nothing: waiting on that would cost every request a turn.
+    return isThenable(returned) ? Promise.resolve(returned).then((value) => writtenBy(res, value)) : writtenBy(res, returned);
   }, 'gateway');
+}
+
+/** The answer of a node listener that returned `returned`: its response, once over. */
+function writtenBy(res: ServerResponse, returned: unknown): Promise<GatewayResponse> {
+  if (!res.headersSent && isFetchResponse(returned)) {
+    return Promise.reject(new TypeError('the node listener returned a fetch Response: it is a fetch handler; use fromFetchHandler (or serve with interface "fetch")'));
+  }
+  return over(res).then(() => written(res.statusCode));
 }
 
 /** A connect-style middleware, as Express and Connect take it in `app.use`. */
