@@ -9,7 +9,8 @@
  * Each runs as a child process of its own (the memory one with the file-descriptor limit raised to
  * the hard limit) and writes bench/results/<name>.json; this script then reads them, checks each of
  * the targets of issue 11 against its goal, and writes RESULTS.md with the machine and the way to
- * reproduce. BENCH_ONLY=micro,server runs some of them; the others keep their last recorded JSON.
+ * reproduce. BENCH_ONLY=micro,server runs some of them; the others keep their last recorded JSON
+ * (an empty BENCH_ONLY runs none, and only writes RESULTS.md again).
  * The benchmarks' own variables (BENCH_ROUNDS, BENCH_SECONDS, …) reach them unchanged.
  */
 import { spawnSync } from 'node:child_process';
@@ -116,7 +117,7 @@ function writeResults(): Target[] {
     '',
     '| target | goal | this run | met | from |',
     '|---|---|---:|---|---|',
-    ...targets.map((t) => `| ${t.name} | ${t.goal} | ${t.value === undefined ? '–' : t.value.toFixed(2)} | ` +
+    ...targets.map((t) => `| ${t.name} | ${t.goal} | ${t.value === undefined ? '–' : t.value.toFixed(3)} | ` +
       `${t.met === undefined ? 'not run' : t.met ? 'yes' : '**no**'} | ${t.from} |`),
     '',
     `## Per request: proxyFix against its peers (bench/micro.ts; recorded ${when(micro)})`,
@@ -159,7 +160,7 @@ function main(): void {
   }
   for (const name of BENCHES) if (only === undefined || only.includes(name)) runBench(name);
   const targets = writeResults();
-  console.log(`\n${targets.map((t) => `${t.met === undefined ? '  -' : t.met ? ' ok' : 'MISS'}  ${t.name}: ${t.value?.toFixed(2) ?? 'not run'} (goal ${t.goal})`).join('\n')}`);
+  console.log(`\n${targets.map((t) => `${t.met === undefined ? '  -' : t.met ? ' ok' : 'MISS'}  ${t.name}: ${t.value?.toFixed(3) ?? 'not run'} (goal ${t.goal})`).join('\n')}`);
   console.log('\nwrote bench/RESULTS.md');
 }
 
