@@ -285,9 +285,14 @@ export function lintEnv(env: unknown): string[] {
   return problems;
 }
 
-/** Whether a value is a WHATWG `Response` (or looks like one: its `headers` has a `get` method). */
+/**
+ * Whether a value is a WHATWG `Response`, of any realm or library: one with a numeric `status`
+ * and the body methods. Its `headers` are not read: @hono/node-server's light Response builds a
+ * Headers object when they are, and then leaves its own fast path for writing the response.
+ */
 export function isFetchResponse(value: unknown): value is Response {
-  return typeof (value as { headers?: { get?: unknown } } | null)?.headers?.get === 'function';
+  const response = value as { status?: unknown; arrayBuffer?: unknown } | null;
+  return typeof response?.arrayBuffer === 'function' && typeof response.status === 'number';
 }
 
 /**

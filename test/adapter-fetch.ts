@@ -345,6 +345,11 @@ t.test('toFetchHandler: an app that answers at once is answered at once; a later
   t.match(reported, [{ message: 'later failure' }]);
   const syncHandler = proxyFixFetch(() => new Response('plain'), { getPeer: peer('127.0.0.1') });
   t.ok(syncHandler(new Request('http://a.example/')) instanceof Response, 'proxyFixFetch around a handler that answers at once');
+  // @hono/node-server's light Response builds a Headers object when its headers are read, and is
+  // then written the slow way.
+  const light = { status: 200, arrayBuffer: async () => new ArrayBuffer(0), get headers(): never { throw new Error('headers read') } };
+  const passed = proxyFixFetch(() => light as unknown as Response, { getPeer: peer('127.0.0.1') })(new Request('http://a.example/'));
+  t.equal(passed, light, 'the handler\'s Response is passed on without its headers being read');
 });
 
 t.test('fromFetchHandler: bodies stream both ways, and the handler\'s Response is passed on as it is', async (t) => {
