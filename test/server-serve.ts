@@ -364,6 +364,15 @@ t.test('an access log stream gets the lines of one turn of the event loop in one
   t.same(unbatched, ['now\n'], 'the server\'s own messages are written as they come');
 });
 
+t.test('responseTimeout 0: an app may take as long as it takes', async (t) => {
+  const later: GatewayApp = async () => {
+    await sleep(30);
+    return { status: 200, body: 'later' };
+  };
+  const { target } = await start(t, later, { responseTimeout: 0 });
+  t.equal((await request(target)).body, 'later');
+});
+
 t.test('close() resolves after the last access lines are written', async (t) => {
   const streamed: string[] = [];
   const stream = new Writable({ write(chunk, _encoding, done) { streamed.push(String(chunk)); done(); } });
