@@ -518,7 +518,6 @@ export function servingListener(appOrHolder: GatewayApp | GatewayHolder, options
       setHeaders(res, response.headers);
       bytes = writeWhole(res, response.status, response.body as string | Uint8Array | undefined);
     } catch (error) {
-      bytes = undefined;
       failed(req, res, env, error);
     }
     if (onResponse === undefined) return;
