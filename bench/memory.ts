@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { toNodeListener } from '../src/adapters/node.js';
 import type { GatewayApp } from '../src/gateway.js';
 import { proxyFix } from '../src/middleware/proxy-fix/index.js';
+import { median } from './fixtures/measure.js';
 import { serve } from '../src/server/serve.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
@@ -200,12 +201,6 @@ async function measure(name: ServerName): Promise<Sample> {
     worker.kill('SIGKILL');
   }
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 const kb = (bytes: number) => (bytes / 1024).toFixed(2);
 

@@ -37,6 +37,7 @@ import { explain, proxyFix, type ProxyFixOptions } from '../src/middleware/proxy
 import { compileOptions } from '../src/middleware/proxy-fix/options.js';
 import { decide } from '../src/middleware/proxy-fix/resolve.js';
 import { buildStack, loadVectors, startingEnv } from '../test/fixtures/hostile.js';
+import { median } from './fixtures/measure.js';
 
 export interface MicroOptions {
   /** Interleaved rounds; the figure is their median. @default 7 */
@@ -244,12 +245,6 @@ function implementations(fixture: Fixture, spec: CaseSpec): Timed[] {
     list.push({ implementation: FORWARDED_PARSE, note: 'the whole header parsed, nothing checked', run: timeLoop(headers.forwarded!, parseForwarded) });
   }
   return list.map((timed) => ({ ...timed, case: spec.name, iterations: 0, samples: [] }));
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Run the micro benchmark; see the module comment for what it measures. */

@@ -16,21 +16,21 @@
  * `benchProxyProtocol()` runs it and returns the rows (for bench/run.ts). Tunable: BENCH_ROUNDS
  * (default 5), BENCH_SECONDS (default 2 per wrk run).
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import type { GatewayEnv } from '../src/gateway.js';
 import { serve } from '../src/server/serve.js';
+import { cpuMicroseconds, median, wrk } from './fixtures/measure.js';
 
-const run = promisify(execFile);
 
 const CONNECTIONS = 32;
 const WRK_CORE = '0';
+const WRK = { core: WRK_CORE, connections: CONNECTIONS };
 const SERVER_CORE = '1';
 
 export interface ProxyProtocolRow {
@@ -123,29 +123,6 @@ function answer(port: number): Promise<string> {
   });
 }
 
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-function cpuMicroseconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
-}
-
-async function wrk(port: number, seconds: number): Promise<{ rps: number; requests: number }> {
-  const { stdout } = await run('taskset', ['-c', WRK_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`]);
-  const bad = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
-  if (bad !== null) throw new Error(`wrk saw failures on port ${port}:\n${stdout}`);
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-  const requests = /(\d+) requests in/.exec(stdout);
-  if (rps === null || requests === null) throw new Error(`no Requests/sec in wrk's output:\n${stdout}`);
-  return { rps: Number(rps[1]), requests: Number(requests[1]) };
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 /** Run the benchmark; `log` gets progress lines. Resolves with a row per server. */
 export async function benchProxyProtocol(
   { rounds = Number(process.env.BENCH_ROUNDS ?? 5), seconds = Number(process.env.BENCH_SECONDS ?? 2), log = (line: string) => console.error(line) } = {},
@@ -159,13 +136,13 @@ export async function benchProxyProtocol(
       arms.push({ name, on, server, balancer, port, rps: [], cpuUs: [] });
       const said = await answer(port);
       if (said !== (on ? 'pp' : 'plain')) throw new Error(`${name} answered ${JSON.stringify(said)}: the header did not arrive as planned`);
-      await wrk(port, 1); // warm-up
+      await wrk(port, 1, WRK); // warm-up
     }
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? arms : [...arms].reverse();
       for (const arm of order) {
         const before = cpuMicroseconds(arm.server.pid!);
-        const { rps, requests } = await wrk(arm.port, seconds);
+        const { rps, requests } = await wrk(arm.port, seconds, WRK);
         arm.rps.push(rps);
         arm.cpuUs.push((cpuMicroseconds(arm.server.pid!) - before) / requests);
         log(`round ${round + 1}/${rounds}: ${arm.name}: ${rps.toFixed(0)} req/s`);

@@ -20,16 +20,15 @@
  * names, comma-separated, to measure only those and the ones they are compared with),
  * BENCH_PROFILE (server names to profile as well; with BENCH_ROUNDS=0 only those are profiled).
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { SourceMap } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { cpuMicroseconds, median, wrk } from './fixtures/measure.js';
 
-const run = promisify(execFile);
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
@@ -46,6 +45,7 @@ const FORWARDED: Record<string, string> = {
   'X-Forwarded-Proto': 'https',
   'X-Forwarded-Host': 'example.com',
 };
+const WRK = { core: WRK_CORE, connections: CONNECTIONS, headers: FORWARDED };
 
 /**
  * What a server is in its group: the floor (raw node:http), a framework (or `serve`) alone with no
@@ -165,15 +165,6 @@ async function check(c: Case, port: number): Promise<void> {
   }
 }
 
-/** The CPU time a process has used, user and system, in microseconds (Linux `/proc`, in clock ticks). */
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-function cpuMicroseconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US;
-}
-
 interface Sample {
   rps: number;
   /** wrk's 99th percentile latency. */
@@ -185,23 +176,8 @@ interface Sample {
 /** Load a server with wrk for `seconds`; its req/s and the CPU it spent per request. */
 async function load(server: Running, seconds: number): Promise<Sample> {
   const cpuBefore = cpuMicroseconds(server.child.pid!);
-  const { rps, requests, p99Ms } = await wrk(server.port, seconds);
+  const { rps, requests, p99Ms } = await wrk(server.port, seconds, WRK);
   return { rps, p99Ms, cpuUs: (cpuMicroseconds(server.child.pid!) - cpuBefore) / requests };
-}
-
-async function wrk(port: number, seconds: number): Promise<{ rps: number; requests: number; p99Ms: number }> {
-  const headers = Object.entries(FORWARDED).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
-  const { stdout } = await run('taskset', [
-    '-c', WRK_CORE, 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...headers, `http://127.0.0.1:${port}/`,
-  ]);
-  const bad = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
-  if (bad !== null) throw new Error(`wrk saw failures on port ${port}:\n${stdout}`);
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-  const requests = /(\d+) requests in/.exec(stdout);
-  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)$/m.exec(stdout);
-  if (rps === null || requests === null || p99 === null) throw new Error(`no Requests/sec or 99% latency in wrk's output:\n${stdout}`);
-  const unit = { us: 0.001, ms: 1, s: 1000 }[p99[2] as 'us' | 'ms' | 's'];
-  return { rps: Number(rps[1]), requests: Number(requests[1]), p99Ms: Number(p99[1]) * unit };
 }
 
 /** wrk's version line; `wrk --version` exits 1 after printing it. */
@@ -210,11 +186,6 @@ function wrkVersion(): string {
   return (/^wrk \S+/.exec(printed) ?? ['wrk'])[0];
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Profile: self and total time per function, proxyfix's own code mapped back to src/*.ts.
@@ -325,13 +296,13 @@ async function profileServers(cases: readonly Case[]): Promise<Profile[]> {
       for (const [i, c] of cases.entries()) {
         servers.push(await start(c.server, ['--cpu-prof', '--cpu-prof-dir', dirs[i]!, '--cpu-prof-interval', String(PROFILE_INTERVAL_US)]));
         await check(c, servers[i]!.port);
-        await wrk(servers[i]!.port, WARMUP_SECONDS);
+        await wrk(servers[i]!.port, WARMUP_SECONDS, WRK);
       }
       for (let second = 0; second < PROFILE_SECONDS; second++) {
         for (const [i, server] of servers.entries()) {
           const from = microseconds();
           const cpuBefore = cpuMicroseconds(server.child.pid!);
-          const { requests } = await wrk(server.port, 1);
+          const { requests } = await wrk(server.port, 1, WRK);
           const to = microseconds();
           cpu[i]!.us += cpuMicroseconds(server.child.pid!) - cpuBefore;
           cpu[i]!.requests += requests;
@@ -442,7 +413,7 @@ async function measure(): Promise<Map<Case, Sample[]>> {
       await check(c, server.port);
     }
     console.log(`warming up ${CASES.length} servers (${WARMUP_SECONDS}s each)`);
-    for (const c of CASES) await wrk(servers.get(c)!.port, WARMUP_SECONDS);
+    for (const c of CASES) await wrk(servers.get(c)!.port, WARMUP_SECONDS, WRK);
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order, so that no server always follows the same neighbour.
       const order = CASES.map((_, i) => CASES[(i + round * 5) % CASES.length]!);
