@@ -115,7 +115,7 @@ export function applyPrefix(value: string, changes: Changes): boolean {
 
 /**
  * Write what was gathered, recording each replaced value as the original, once: the first recorder
- * wins, so the true original survives a stack (gateway.ts's `setField`, the same rule). Written out
+ * wins, so the true original survives a stack; an unchanged value is not recorded. Written out
  * field by field, in FIELD_ORDER, rather than looped over it: a field named by a variable makes
  * every access to the env and the record a slow generic one, and this runs on every request.
  */

@@ -118,21 +118,6 @@ export function shownToApp(env: GatewayEnv, name: string): boolean {
   return !SPENT_HEADERS.has(name) || !isFixed(env);
 }
 
-/**
- * Replace `env[field]`, recording the value it had in `env.ext["proxyfix.orig"]` unless a middleware
- * earlier in the stack already recorded it: the first recorder wins so the true original survives.
- */
-export function setField(env: GatewayEnv, field: FixedField, value: string): void {
-  if (env[field] === value) return;
-  let originals = env.ext[ORIGINALS];
-  if (originals === undefined) {
-    originals = {};
-    env.ext[ORIGINALS] = originals;
-  }
-  if (!(field in originals)) originals[field] = env[field];
-  env[field] = value;
-}
-
 /** The value `field` had before any middleware replaced it. */
 export function originalValue(env: GatewayEnv, field: FixedField): string {
   return env.ext[ORIGINALS]?.[field] ?? env[field];

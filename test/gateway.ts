@@ -1,5 +1,6 @@
 import t from 'tap';
-import { createEnv, lintEnv, lintResponse, originalValue, setField, splitHostHeader, ORIGINALS } from '../src/gateway.js';
+import { writeChanges } from '../src/fields.js';
+import { createEnv, lintEnv, lintResponse, originalValue, splitHostHeader, ORIGINALS } from '../src/gateway.js';
 
 t.test('createEnv defaults', async (t) => {
   const env = createEnv();
@@ -42,14 +43,14 @@ t.test('splitHostHeader', async (t) => {
   for (const [host, name, port] of cases) t.same(splitHostHeader(host), { name, port }, host);
 });
 
-t.test('setField records the first original only', async (t) => {
+t.test('writeChanges records the first original only', async (t) => {
   const env = createEnv({ remoteAddr: '10.0.0.1' });
-  setField(env, 'remoteAddr', '10.0.0.1');
+  writeChanges(env, { remoteAddr: '10.0.0.1' });
   t.equal(env.ext[ORIGINALS], undefined, 'an unchanged value is not recorded');
-  setField(env, 'remoteAddr', '192.0.2.1');
-  setField(env, 'remoteAddr', '192.0.2.2');
+  writeChanges(env, { remoteAddr: '192.0.2.1' });
+  writeChanges(env, { remoteAddr: '192.0.2.2', scheme: 'https' });
   t.equal(env.remoteAddr, '192.0.2.2');
-  t.same(env.ext[ORIGINALS], { remoteAddr: '10.0.0.1' });
+  t.same(env.ext[ORIGINALS], { remoteAddr: '10.0.0.1', scheme: 'http' });
   t.equal(originalValue(env, 'remoteAddr'), '10.0.0.1');
   t.equal(originalValue(env, 'scheme'), 'http');
 });

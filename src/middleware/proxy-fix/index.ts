@@ -59,7 +59,7 @@ export function proxyFix(app: GatewayApp | ProxyFixOptions, options: ProxyFixOpt
  * for (const f of trace.fields) console.log(f.header, f.outcome, f.detail);
  */
 export function explain(env: GatewayEnv, options: ProxyFixOptions = {}): ProxyFixTrace & { proxyProtocol?: ProxyProtocolRecord } {
-  const trace = resolve(compileOptions(options), env, true);
+  const trace = resolve(compileOptions(options), env);
   // The walk's peer came from a PROXY protocol header: show it with the connection's real peer.
   const connection = env.ext[PROXY_PROTOCOL];
   return connection === undefined ? trace : { ...trace, proxyProtocol: connection };
@@ -86,7 +86,7 @@ function fixedApp(app: GatewayApp, settings: ProxyFixSettings): GatewayApp {
   // which decides the same (test/proxy-fix-decide.ts) and builds no trace.
   if (keepTrace) {
     return function proxyFixed(env: GatewayEnv) {
-      const trace = resolve(settings, env, true, notice);
+      const trace = resolve(settings, env, notice);
       if (env.ext[FIXED] !== true) {
         writeChanges(env, trace.changed);
         env.ext[FIXED] = true;

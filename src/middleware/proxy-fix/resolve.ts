@@ -24,9 +24,9 @@ export type Notice = (code: NoticeCode, rule: FieldRule, peer: string) => void;
 
 /**
  * Decide every field for `env` without changing it, and say why: the trace `explain` returns and
- * the `trace` option keeps. `tracing` is always true: a request without a trace takes `decide`.
+ * the `trace` option keeps. A request without a trace takes `decide`.
  */
-export function resolve(settings: ProxyFixSettings, env: GatewayEnv, tracing: true, notice?: Notice): ProxyFixTrace {
+export function resolve(settings: ProxyFixSettings, env: GatewayEnv, notice?: Notice): ProxyFixTrace {
   const { family, trusts, trustsPeer } = settings;
   const peer = originalValue(env, 'remoteAddr');
   const alreadyFixed = env.ext[FIXED] === true;
