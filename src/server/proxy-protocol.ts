@@ -37,6 +37,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { peerAddress } from '../adapters/node.js';
 import type { GatewayEnv } from '../gateway.js';
 import {
   parseProxyHeader, PROXY_PROTOCOL, proxySignature, type ProxyHeader, type ProxyHeaderLimits, type ProxyProtocolRecord,
@@ -90,13 +91,13 @@ export function proxyProtocolReader(settings: ProxyProtocolSettings, headersTime
     server.prependListener('connection', (socket: Socket) => readHeader(socket));
 
     function readHeader(socket: Socket): void {
-      // On a TCP address a peer with no address has gone already (reset before it was accepted,
-      // as a balancer's health check may): not a Unix socket peer, and nothing to read or log.
-      if (socket.remoteAddress === undefined && typeof server.address() !== 'string') {
+      // A TCP peer with no address has gone already (reset before it was accepted, as a balancer's
+      // health check may): not a Unix socket peer (see peerAddress), and nothing to read or log.
+      const peer = peerAddress(socket);
+      if (peer === 'unknown') {
         socket.destroy();
         return;
       }
-      const peer = socket.remoteAddress ?? '';
       const trusted = settings.isTrusted(peer);
       let buffered: Buffer | undefined;
       waiting.add(socket);
@@ -193,7 +194,7 @@ export function proxyProtocolReader(settings: ProxyProtocolSettings, headersTime
 
 /** The record of a connection's header, frozen: every request on the connection shares it. */
 function recordOf(socket: Socket, header: ProxyHeader): ProxyProtocolRecord {
-  const socketPeer = { address: socket.remoteAddress ?? '', port: socket.remotePort === undefined ? '' : String(socket.remotePort) };
+  const socketPeer = { address: peerAddress(socket), port: socket.remotePort === undefined ? '' : String(socket.remotePort) };
   const source = header.command === 'PROXY' ? header.source : undefined;
   const client = source === undefined ? socketPeer
     : 'path' in source ? { address: 'unknown', port: '' }
