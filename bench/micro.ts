@@ -7,7 +7,7 @@
  * fresh one, built outside the timed loop). The app it wraps returns a constant. That is the work a
  * server adds when it puts proxyFix in front of an app: decide every field, write them, record the
  * originals. Building the env is timed on its own (`env build`), so that the call compares fairly
- * with proxy-addr(req), which reads a request the server already built; `resolve only` is the
+ * with proxy-addr(req), which reads a request the server already built; `decide only` is the
  * decision without writing anything (`decide`, the per-request path's first half), on an env it
  * never changes.
  *
@@ -100,7 +100,7 @@ const RESULTS = new URL('../../bench/results/micro.json', import.meta.url);
 
 /** The names of the implementations, as the table shows them. */
 export const PROXYFIX = 'proxyfix';
-const RESOLVE_ONLY = 'proxyfix resolve only';
+const DECIDE_ONLY = 'proxyfix decide only';
 const ENV_BUILD = 'env build (createEnv)';
 const PROXY_ADDR = 'proxy-addr';
 const FASTIFY_PROXY_ADDR = '@fastify/proxy-addr';
@@ -213,7 +213,7 @@ function implementations(fixture: Fixture, spec: CaseSpec): Timed[] {
   const settings = compileOptions(options);
   const list: Omit<Timed, 'case' | 'iterations' | 'samples'>[] = [
     { implementation: PROXYFIX, run: timeFresh(build, fixed) },
-    { implementation: RESOLVE_ONLY, run: timeLoop(build(), (env) => decide(settings, env)) },
+    { implementation: DECIDE_ONLY, run: timeLoop(build(), (env) => decide(settings, env)) },
     { implementation: ENV_BUILD, run: timeLoop(undefined, build) },
   ];
   const req = nodeRequest(fixture.peer, headers);
